@@ -1,0 +1,10 @@
+//! Patchline's pure domain core.
+//!
+//! Owns everything that can be decided without touching the outside world:
+//! exact Debian and RPM version ordering, the patch and package model,
+//! baseline evaluation into per-package compliance states, and schedule
+//! expressions for maintenance windows. Nothing here performs I/O; callers
+//! read files, talk to package managers and pass the bytes or values in.
+
+pub mod version;
+pub mod schedule;

@@ -1,0 +1,1 @@
+//! Readers for package-manager metadata (pure parsers over bytes).
