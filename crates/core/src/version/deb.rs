@@ -45,6 +45,8 @@ pub enum InvalidDebVersion {
     Empty,
     #[error("epoch {0:?} is not a number")]
     BadEpoch(String),
+    #[error("epoch {0:?} is larger than dpkg's limit of 2147483647")]
+    EpochTooBig(String),
     #[error("upstream version is empty")]
     EmptyUpstream,
     #[error("revision is empty after '-'")]
@@ -64,6 +66,10 @@ pub fn validate(version: &str) -> Result<DebVersion<'_>, InvalidDebVersion> {
         && (parts.epoch.is_empty() || !parts.epoch.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(InvalidDebVersion::BadEpoch(parts.epoch.to_owned()));
+    }
+    // dpkg parses the epoch into a C int and rejects anything larger.
+    if compare_numeric(parts.epoch.as_bytes(), b"2147483647") == Ordering::Greater {
+        return Err(InvalidDebVersion::EpochTooBig(parts.epoch.to_owned()));
     }
     if parts.upstream.is_empty() {
         return Err(InvalidDebVersion::EmptyUpstream);
@@ -209,5 +215,7 @@ mod tests {
         assert!(validate("1.0-").is_err());
         assert!(validate(":1").is_err());
         assert!(validate("1.0 beta").is_err());
+        assert!(validate("0002147483647:1").is_ok());
+        assert!(validate("2147483648:1").is_err());
     }
 }

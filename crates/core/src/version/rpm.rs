@@ -1,5 +1,10 @@
 //! RPM version ordering, as rpm 4.18's `rpmvercmp` and `rpm.vercmp`.
 //!
+//! `rpm.vercmp` (rpm's `rpmverCmp`) compares epoch, version, then release;
+//! a missing release sorts below any release, even an empty one, which
+//! keeps the order total. (Dependency matching, `rpmverOverlap`, instead
+//! lets a missing release match any: that is a range rule, not an order.)
+//!
 //! Segments are maximal runs of ASCII digits or ASCII letters; everything
 //! else separates. Digits beat letters, numbers compare numerically, `~`
 //! sorts before anything (even the end), `^` sorts after the end but before
@@ -13,7 +18,7 @@ pub struct Evr<'a> {
     /// `None` when the string has no epoch (compared as `0`).
     pub epoch: Option<&'a str>,
     pub version: &'a str,
-    /// `None` when absent: then releases are not compared at all.
+    /// `None` when absent, which sorts below every release.
     pub release: Option<&'a str>,
 }
 
@@ -53,13 +58,13 @@ pub fn compare_evr(a: &str, b: &str) -> Ordering {
     compare_parts(&Evr::split(a), &Evr::split(b))
 }
 
-/// Compares split EVRs: epoch, then version, then release when both have one.
+/// Compares split EVRs: epoch, then version, then release (absent first).
 pub fn compare_parts(a: &Evr<'_>, b: &Evr<'_>) -> Ordering {
     vercmp(a.epoch.unwrap_or("0"), b.epoch.unwrap_or("0"))
         .then_with(|| vercmp(a.version, b.version))
         .then_with(|| match (a.release, b.release) {
             (Some(ra), Some(rb)) => vercmp(ra, rb),
-            _ => Ordering::Equal,
+            (ra, rb) => ra.is_some().cmp(&rb.is_some()),
         })
 }
 
@@ -195,7 +200,10 @@ mod tests {
     #[test]
     fn evr() {
         assert_eq!(compare_evr("1:1.0-1", "2.0-1"), Greater);
-        assert_eq!(compare_evr("1.0", "1.0-5"), Equal);
+        // rpm 4.18 rpm.vercmp: no release < empty release < any release.
+        assert_eq!(compare_evr("1.0", "1.0-5"), Less);
+        assert_eq!(compare_evr("1.0", "1.0-"), Less);
+        assert_eq!(compare_evr("1.0-", "1.0-0"), Less);
         assert_eq!(compare_evr("0:1.0-1", "1.0-1"), Equal);
         assert_eq!(compare_evr("1.0-1.el9", "1.0-1.el9_2"), Less);
         assert_eq!(
