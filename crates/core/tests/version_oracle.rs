@@ -263,32 +263,57 @@ fn rpm_pairs(rng: &mut Rng, count: usize, keep: impl Fn(&str) -> bool) -> Vec<(S
     pairs
 }
 
-/// Sorts every version of `pairs` with `compare` (which also checks that
-/// the order is total: the standard sort panics on inconsistent answers),
-/// checks that sampled pairs respect the sorted order (transitivity), and
-/// returns neighbours in that order: the closest, hardest pairs.
+/// Merge sort that, unlike the standard sort, never panics on an
+/// inconsistent comparator, so the check below can name the culprits.
+fn merge_sort(mut items: Vec<&str>, compare: fn(&str, &str) -> Ordering) -> Vec<&str> {
+    if items.len() <= 1 {
+        return items;
+    }
+    let right = items.split_off(items.len() / 2);
+    let (left, right) = (merge_sort(items, compare), merge_sort(right, compare));
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    while let (Some(l), Some(r)) = (left.peek(), right.peek()) {
+        if compare(r, l) == Ordering::Less {
+            merged.push(*r);
+            right.next();
+        } else {
+            merged.push(*l);
+            left.next();
+        }
+    }
+    merged.extend(left);
+    merged.extend(right);
+    merged
+}
+
+/// Sorts every version of `pairs` with `compare`, checks that sampled
+/// pairs respect the sorted order (transitivity), and returns neighbours
+/// in that order: the closest, hardest pairs.
 fn sorted_neighbours(
     rng: &mut Rng,
     pairs: &[(String, String)],
     count: usize,
     compare: fn(&str, &str) -> Ordering,
 ) -> Vec<(String, String)> {
-    let mut all: Vec<&str> = pairs
+    let all: Vec<&str> = pairs
         .iter()
         .flat_map(|(a, b)| [a.as_str(), b.as_str()])
         .collect();
-    all.sort_by(|a, b| compare(a, b));
+    let all = merge_sort(all, compare);
+    let mut broken = Vec::new();
     for _ in 0..20_000 {
         let (i, j) = (rng.below(all.len()), rng.below(all.len()));
         let (i, j) = (i.min(j), i.max(j));
-        assert_ne!(
-            compare(all[i], all[j]),
-            Ordering::Greater,
-            "not transitive: sorted {:?} (#{i}) after {:?} (#{j})",
-            all[i],
-            all[j]
-        );
+        if compare(all[i], all[j]) == Ordering::Greater && broken.len() < 20 {
+            broken.push(format!("{:?} (#{i}) > {:?} (#{j})", all[i], all[j]));
+        }
     }
+    assert!(
+        broken.is_empty(),
+        "order not transitive, sorted earlier yet greater:\n{}",
+        broken.join("\n")
+    );
     let step = (all.len() / count).max(1);
     all.windows(2)
         .step_by(step)

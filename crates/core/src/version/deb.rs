@@ -8,6 +8,8 @@
 
 use std::cmp::Ordering;
 
+use super::prefix;
+
 /// The three parts of a Debian version, borrowed from the original string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebVersion<'a> {
@@ -93,11 +95,36 @@ pub fn validate(version: &str) -> Result<DebVersion<'_>, InvalidDebVersion> {
 
 /// Compares two Debian versions as `dpkg --compare-versions` does.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    if a == b {
+    let (a_str, b_str) = (a, b);
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let shared = prefix::common_len(a, b);
+    if shared == a.len() && shared == b.len() {
         return Ordering::Equal;
     }
-    let (a, b) = (DebVersion::split(a), DebVersion::split(b));
-    compare_parts(&a, &b)
+    let (tail_a, tail_b) = (
+        prefix::scan_tail(&a[shared..]),
+        prefix::scan_tail(&b[shared..]),
+    );
+    // With no `:` after the shared prefix, any epoch lies inside it and is
+    // the same for both. verrevcmp carries no state across a non-digit, so
+    // it can restart at the start of the digit run the prefix ends in; a
+    // `:` or `-` before that point is a non-digit too, so the restart never
+    // leaves the part (upstream or revision) that holds the first difference.
+    if !tail_a.has_colon && !tail_b.has_colon {
+        let restart = prefix::back_off(a, shared, |c| c.is_ascii_digit());
+        match (tail_a.last_dash, tail_b.last_dash) {
+            // Every `-` is in the prefix: the same upstream/revision split.
+            (None, None) => return verrevcmp(&a[restart..], &b[restart..]),
+            // Both revisions start after the prefix: upstreams share it.
+            (Some(dash_a), Some(dash_b)) => {
+                let (dash_a, dash_b) = (shared + dash_a, shared + dash_b);
+                return verrevcmp(&a[restart..dash_a], &b[restart..dash_b])
+                    .then_with(|| verrevcmp(&a[dash_a + 1..], &b[dash_b + 1..]));
+            }
+            _ => {}
+        }
+    }
+    compare_parts(&DebVersion::split(a_str), &DebVersion::split(b_str))
 }
 
 /// Compares two already split versions.
@@ -119,59 +146,78 @@ fn strip_leading_zeros(s: &[u8]) -> &[u8] {
     &s[zeros..]
 }
 
-/// dpkg's character weight in non-digit runs; 0 stands for end of string
-/// and for a digit (which ends the run).
-#[inline]
-fn order(c: Option<u8>) -> i32 {
-    match c {
-        None => 0,
-        Some(c) if c.is_ascii_digit() => 0,
-        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
-        Some(b'~') => -1,
-        Some(c) => i32::from(c) + 256,
+/// dpkg's `order()`: the weight of a character in a non-digit run. Digits
+/// weigh 0 like the end of the string, because both end the run.
+const WEIGHTS: [i16; 256] = {
+    let mut weights = [0i16; 256];
+    let mut c = 0;
+    while c < 256 {
+        let byte = c as u8;
+        weights[c] = if byte.is_ascii_digit() {
+            0
+        } else if byte.is_ascii_alphabetic() {
+            byte as i16
+        } else if byte == b'~' {
+            -1
+        } else {
+            byte as i16 + 256
+        };
+        c += 1;
     }
+    weights
+};
+
+#[inline]
+fn weight(s: &[u8], at: usize) -> i16 {
+    s.get(at).map_or(0, |&c| WEIGHTS[usize::from(c)])
+}
+
+fn digit_run_end(s: &[u8], from: usize) -> usize {
+    from + s[from.min(s.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+}
+
+fn zeros_end(s: &[u8], from: usize) -> usize {
+    from + s[from.min(s.len())..]
+        .iter()
+        .take_while(|&&c| c == b'0')
+        .count()
 }
 
 /// dpkg's `verrevcmp` on one part (upstream or revision).
 fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
     let (mut i, mut j) = (0usize, 0usize);
-    while i < a.len() || j < b.len() {
-        // Non-digit run.
-        while (i < a.len() && !a[i].is_ascii_digit()) || (j < b.len() && !b[j].is_ascii_digit()) {
-            let ac = order(a.get(i).copied());
-            let bc = order(b.get(j).copied());
-            if ac != bc {
-                return ac.cmp(&bc);
+    loop {
+        // Non-digit run, character by character; ends when both sides sit
+        // on a digit or at their end (both weigh 0, no other byte does).
+        loop {
+            let (wa, wb) = (weight(a, i), weight(b, j));
+            if wa != wb {
+                return wa.cmp(&wb);
+            }
+            if wa == 0 {
+                break;
             }
             i += 1;
             j += 1;
         }
-        // Digit run, compared as a number.
-        while i < a.len() && a[i] == b'0' {
-            i += 1;
+        // Digit run, compared as a number of any length.
+        i = zeros_end(a, i);
+        j = zeros_end(b, j);
+        let (end_a, end_b) = (digit_run_end(a, i), digit_run_end(b, j));
+        let order = (end_a - i)
+            .cmp(&(end_b - j))
+            .then_with(|| a[i..end_a].cmp(&b[j..end_b]));
+        if order != Ordering::Equal {
+            return order;
         }
-        while j < b.len() && b[j] == b'0' {
-            j += 1;
-        }
-        let mut first_diff = Ordering::Equal;
-        while i < a.len() && j < b.len() && a[i].is_ascii_digit() && b[j].is_ascii_digit() {
-            if first_diff == Ordering::Equal {
-                first_diff = a[i].cmp(&b[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-        if i < a.len() && a[i].is_ascii_digit() {
-            return Ordering::Greater;
-        }
-        if j < b.len() && b[j].is_ascii_digit() {
-            return Ordering::Less;
-        }
-        if first_diff != Ordering::Equal {
-            return first_diff;
+        (i, j) = (end_a, end_b);
+        if i >= a.len() && j >= b.len() {
+            return Ordering::Equal;
         }
     }
-    Ordering::Equal
 }
 
 #[cfg(test)]

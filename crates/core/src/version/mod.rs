@@ -6,6 +6,7 @@
 //! performs hundreds of millions of comparisons.
 
 pub mod deb;
+mod prefix;
 pub mod rpm;
 
 use std::cmp::Ordering;

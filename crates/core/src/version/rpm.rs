@@ -12,6 +12,8 @@
 
 use std::cmp::Ordering;
 
+use super::prefix;
+
 /// The parts of an `[epoch:]version[-release]` string, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evr<'a> {
@@ -52,8 +54,34 @@ impl<'a> Evr<'a> {
 
 /// Compares two `[epoch:]version[-release]` strings like `rpm.vercmp`.
 pub fn compare_evr(a: &str, b: &str) -> Ordering {
-    if a == b {
+    let (a_bytes, b_bytes) = (a.as_bytes(), b.as_bytes());
+    let shared = prefix::common_len(a_bytes, b_bytes);
+    if shared == a_bytes.len() && shared == b_bytes.len() {
         return Ordering::Equal;
+    }
+    let (tail_a, tail_b) = (
+        prefix::scan_tail(&a_bytes[shared..]),
+        prefix::scan_tail(&b_bytes[shared..]),
+    );
+    // With no `:` after the shared prefix both sides have the same epoch
+    // (or none): an epoch's `:` would be in the prefix, and a leading digit
+    // run that reaches past the prefix ends in something else. rpmvercmp
+    // carries no state across a non-alphanumeric byte, so it can restart
+    // at the start of the segment the prefix ends in; a `:` or `-` before
+    // that point is such a byte, so the restart stays in the right part.
+    if !tail_a.has_colon && !tail_b.has_colon {
+        let restart = prefix::back_off(a_bytes, shared, |c| c.is_ascii_alphanumeric());
+        match (tail_a.last_dash, tail_b.last_dash) {
+            // Every `-` is in the prefix: the same version/release split.
+            (None, None) => return segments_cmp(&a_bytes[restart..], &b_bytes[restart..]),
+            // Both releases start after the prefix: versions share it.
+            (Some(dash_a), Some(dash_b)) => {
+                let (dash_a, dash_b) = (shared + dash_a, shared + dash_b);
+                return segments_cmp(&a_bytes[restart..dash_a], &b_bytes[restart..dash_b])
+                    .then_with(|| segments_cmp(&a_bytes[dash_a + 1..], &b_bytes[dash_b + 1..]));
+            }
+            _ => {}
+        }
     }
     compare_parts(&Evr::split(a), &Evr::split(b))
 }
@@ -70,10 +98,18 @@ pub fn compare_parts(a: &Evr<'_>, b: &Evr<'_>) -> Ordering {
 
 /// rpm's `rpmvercmp` on one version or release string.
 pub fn vercmp(a: &str, b: &str) -> Ordering {
-    if a == b {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let shared = prefix::common_len(a, b);
+    if shared == a.len() && shared == b.len() {
         return Ordering::Equal;
     }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Same restart rule as in `compare_evr`.
+    let restart = prefix::back_off(a, shared, |c| c.is_ascii_alphanumeric());
+    segments_cmp(&a[restart..], &b[restart..])
+}
+
+/// The body of `rpmvercmp`, on bytes.
+fn segments_cmp(a: &[u8], b: &[u8]) -> Ordering {
     let (mut i, mut j) = (0usize, 0usize);
     let is_sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
     loop {
