@@ -8,3 +8,7 @@
 
 pub mod version;
 pub mod schedule;
+pub mod os;
+pub mod package;
+pub mod baseline;
+pub mod compliance;
