@@ -10,3 +10,4 @@ pub mod apt_release;
 pub mod compression;
 pub mod deb822;
 pub mod dpkg_status;
+pub mod rpm;
