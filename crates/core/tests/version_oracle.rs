@@ -565,3 +565,48 @@ fn rpm_segment_compare_matches_rpmvercmp() {
         problems.join("\n")
     );
 }
+
+/// The shared-prefix fast paths must answer exactly like comparing the
+/// split parts from scratch; without process spawns this runs on many more
+/// pairs than the oracles can.
+#[test]
+fn fast_paths_match_split_comparison() {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let mismatches = |pairs: &[(String, String)],
+                      fast: fn(&str, &str) -> Ordering,
+                      slow: &dyn Fn(&str, &str) -> Ordering| {
+        pairs
+            .iter()
+            .filter(|(a, b)| fast(a, b) != slow(a, b))
+            .take(20)
+            .map(|(a, b)| {
+                format!(
+                    "{a:?} vs {b:?}: fast {:?}, split {:?}",
+                    fast(a, b),
+                    slow(a, b)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let deb_pairs = deb_pairs(&mut rng, 50_000);
+    let broken = mismatches(&deb_pairs, deb::compare, &|a, b| {
+        deb::compare_parts(&deb::DebVersion::split(a), &deb::DebVersion::split(b))
+    });
+    assert!(
+        broken.is_empty(),
+        "deb (ORACLE_SEED={seed}):\n{}",
+        broken.join("\n")
+    );
+
+    let rpm_pairs = rpm_pairs(&mut rng, 50_000, |s| !s.is_empty());
+    let broken = mismatches(&rpm_pairs, rpm::compare_evr, &|a, b| {
+        rpm::compare_parts(&rpm::Evr::split(a), &rpm::Evr::split(b))
+    });
+    assert!(
+        broken.is_empty(),
+        "rpm (ORACLE_SEED={seed}):\n{}",
+        broken.join("\n")
+    );
+}

@@ -207,11 +207,14 @@ fn verrevcmp(a: &[u8], b: &[u8]) -> Ordering {
         i = zeros_end(a, i);
         j = zeros_end(b, j);
         let (end_a, end_b) = (digit_run_end(a, i), digit_run_end(b, j));
-        let order = (end_a - i)
-            .cmp(&(end_b - j))
-            .then_with(|| a[i..end_a].cmp(&b[j..end_b]));
-        if order != Ordering::Equal {
-            return order;
+        if end_a - i != end_b - j {
+            return (end_a - i).cmp(&(end_b - j));
+        }
+        // A plain loop: the runs are a few digits, too short for memcmp.
+        for (x, y) in a[i..end_a].iter().zip(&b[j..end_b]) {
+            if x != y {
+                return x.cmp(y);
+            }
         }
         (i, j) = (end_a, end_b);
         if i >= a.len() && j >= b.len() {
@@ -246,6 +249,14 @@ mod tests {
             ("1-2-3", "1-2", Greater),
             ("10:1", "9:2", Greater),
             ("00010:1", "10:1", Equal),
+            // Shared prefixes that end inside a digit run or part.
+            ("1.0-10", "1.0-9", Greater),
+            ("1.2.009", "1.2.9", Equal),
+            ("1.2.10", "1.2.9", Greater),
+            ("1.0", "1.0-1", Less),
+            ("2:1.0", "10:1.0", Less),
+            ("1.0-1", "1.0-1-1", Less),
+            ("3.0.11-1~deb12u2", "3.0.13-1~deb12u1", Less),
         ];
         for (a, b, want) in cases {
             assert_eq!(compare(a, b), want, "{a} vs {b}");

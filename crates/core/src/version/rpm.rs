@@ -88,10 +88,13 @@ pub fn compare_evr(a: &str, b: &str) -> Ordering {
 
 /// Compares split EVRs: epoch, then version, then release (absent first).
 pub fn compare_parts(a: &Evr<'_>, b: &Evr<'_>) -> Ordering {
-    vercmp(a.epoch.unwrap_or("0"), b.epoch.unwrap_or("0"))
-        .then_with(|| vercmp(a.version, b.version))
+    // Straight rpmvercmp on each part, without the prefix fast path: this
+    // is the reference the fast path is tested against.
+    let parts = |x: &str, y: &str| segments_cmp(x.as_bytes(), y.as_bytes());
+    parts(a.epoch.unwrap_or("0"), b.epoch.unwrap_or("0"))
+        .then_with(|| parts(a.version, b.version))
         .then_with(|| match (a.release, b.release) {
-            (Some(ra), Some(rb)) => vercmp(ra, rb),
+            (Some(ra), Some(rb)) => parts(ra, rb),
             (ra, rb) => ra.is_some().cmp(&rb.is_some()),
         })
 }
@@ -236,6 +239,12 @@ mod tests {
     #[test]
     fn evr() {
         assert_eq!(compare_evr("1:1.0-1", "2.0-1"), Greater);
+        // Shared prefixes that end inside a segment or an epoch.
+        assert_eq!(compare_evr("1.0-10.el9", "1.0-9.el9"), Greater);
+        assert_eq!(compare_evr("2:1.0-1", "10:1.0-1"), Less);
+        assert_eq!(compare_evr("1.0abc-1", "1.0abd-1"), Less);
+        assert_eq!(compare_evr("1.0a-1", "1.0a1-1"), Less);
+        assert_eq!(compare_evr("12-1", "12:1"), Less);
         // rpm 4.18 rpm.vercmp: no release < empty release < any release.
         assert_eq!(compare_evr("1.0", "1.0-5"), Less);
         assert_eq!(compare_evr("1.0", "1.0-"), Less);
