@@ -1,0 +1,350 @@
+//! The Debian-family inventory read straight from dpkg's and apt's files:
+//! installed packages from `var/lib/dpkg/status`, known versions from the
+//! apt lists in `var/lib/apt/lists` (whatever `apt-get update` last fetched).
+//!
+//! An update is `security` when its list belongs to a security pocket
+//! (see [`Release::is_security`]). Its release date is the date of the
+//! Release file it was listed in: the newest moment the version is known to
+//! be published. Lists without a Release file (flat `file:` repositories)
+//! use the list file's modification time.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use patchline_core::package::{
+    Classification, DebPriority, InstalledPackage, Severity, Update, arches_compatible,
+};
+use patchline_metadata::apt_packages::{PackagesError, PackagesIndex};
+use patchline_metadata::apt_release::{Release, ReleaseError, parse_release};
+use patchline_metadata::dpkg_status::{StatusError, parse_status};
+use serde::Serialize;
+
+use crate::root::{NodeRoot, ReadError};
+
+pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+pub const APT_LISTS: &str = "/var/lib/apt/lists";
+
+/// Why the Debian-family inventory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AptInventoryError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{path}: {source}")]
+    Status {
+        path: PathBuf,
+        #[source]
+        source: StatusError,
+    },
+    #[error("{path}: {source}")]
+    Release {
+        path: PathBuf,
+        #[source]
+        source: ReleaseError,
+    },
+    #[error("{path}: {source}")]
+    Packages {
+        path: PathBuf,
+        #[source]
+        source: PackagesError,
+    },
+    #[error("cannot list {path}: {source}")]
+    ListDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A package dpkg left mid-operation (an interrupted install).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InterruptedPackage {
+    pub name: String,
+    pub arch: String,
+    /// The dpkg state, e.g. `half-configured`.
+    pub state: String,
+}
+
+/// One apt source the updates came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AptSource {
+    /// Suite or codename from the Release file; the list prefix otherwise.
+    pub name: String,
+    pub security: bool,
+    pub date: Option<Timestamp>,
+    pub indexes: usize,
+}
+
+/// Everything the Debian-family scan needs from the node.
+#[derive(Debug, Clone, Default)]
+pub struct AptInventory {
+    pub installed: Vec<InstalledPackage>,
+    pub interrupted: Vec<InterruptedPackage>,
+    /// Every listed version of an installed package (also older ones).
+    pub updates: Vec<Update>,
+    pub sources: Vec<AptSource>,
+}
+
+/// Reads installed packages and known versions under `root`.
+pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError> {
+    let (installed, interrupted) = read_installed(root)?;
+    let names: HashSet<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    let mut known = KnownVersions::default();
+    let mut sources = Vec::new();
+    for list in discover_lists(&root.join(APT_LISTS))? {
+        sources.push(read_list_group(&list, &names, &installed, &mut known)?);
+    }
+    Ok(AptInventory {
+        updates: known.into_updates(),
+        installed,
+        interrupted,
+        sources,
+    })
+}
+
+fn read_installed(
+    root: &NodeRoot,
+) -> Result<(Vec<InstalledPackage>, Vec<InterruptedPackage>), AptInventoryError> {
+    let bytes = root.read(DPKG_STATUS)?;
+    let entries = parse_status(&bytes).map_err(|source| AptInventoryError::Status {
+        path: root.join(DPKG_STATUS),
+        source,
+    })?;
+    let mut installed = Vec::with_capacity(entries.len());
+    let mut interrupted = Vec::new();
+    for entry in &entries {
+        let arch = entry.architecture.as_deref().unwrap_or("").to_owned();
+        if entry.status.is_interrupted() {
+            interrupted.push(InterruptedPackage {
+                name: entry.name.to_string(),
+                arch: arch.clone(),
+                state: entry.status.state.to_string(),
+            });
+        }
+        let Some(version) = entry.version.as_deref() else {
+            continue;
+        };
+        if entry.status.state.has_files() {
+            installed.push(InstalledPackage {
+                name: entry.name.to_string(),
+                arch,
+                version: version.to_owned(),
+                source: entry.source.as_ref().map(|s| s.name.to_string()),
+            });
+        }
+    }
+    Ok((installed, interrupted))
+}
+
+/// A Release file (if any) and the Packages indexes that belong to it.
+#[derive(Debug, Default)]
+struct ListGroup {
+    prefix: String,
+    release: Option<PathBuf>,
+    indexes: Vec<PathBuf>,
+}
+
+/// Groups the files of apt's lists directory by their repository prefix
+/// (`host_path_dists_suite_`). A missing directory means no lists yet.
+fn discover_lists(dir: &Path) -> Result<Vec<ListGroup>, AptInventoryError> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(AptInventoryError::ListDir {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut names: Vec<String> = listing
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut groups: Vec<ListGroup> = Vec::new();
+    // Release files define the groups; InRelease is preferred over Release.
+    for name in &names {
+        let prefix = name
+            .strip_suffix("InRelease")
+            .or_else(|| name.strip_suffix("Release"));
+        if let Some(prefix) = prefix {
+            match groups.iter_mut().find(|g| g.prefix == prefix) {
+                Some(group) if name.ends_with("InRelease") => group.release = Some(dir.join(name)),
+                Some(_) => {}
+                None => groups.push(ListGroup {
+                    prefix: prefix.to_owned(),
+                    release: Some(dir.join(name)),
+                    indexes: Vec::new(),
+                }),
+            }
+        }
+    }
+    for name in names.iter().filter(|name| is_packages_index(name)) {
+        let owner = groups
+            .iter_mut()
+            .filter(|g| name.starts_with(&g.prefix))
+            .max_by_key(|g| g.prefix.len());
+        match owner {
+            Some(group) => group.indexes.push(dir.join(name)),
+            None => groups.push(ListGroup {
+                prefix: name.clone(),
+                release: None,
+                indexes: vec![dir.join(name)],
+            }),
+        }
+    }
+    groups.retain(|g| !g.indexes.is_empty());
+    Ok(groups)
+}
+
+fn is_packages_index(name: &str) -> bool {
+    let base = [".gz", ".xz", ".lz4", ".zst"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name);
+    base == "Packages" || base.ends_with("_Packages")
+}
+
+fn read_list_group(
+    group: &ListGroup,
+    wanted: &HashSet<&str>,
+    installed: &[InstalledPackage],
+    known: &mut KnownVersions,
+) -> Result<AptSource, AptInventoryError> {
+    let release = match &group.release {
+        Some(path) => Some(read_release(path)?),
+        None => None,
+    };
+    let security = release.as_ref().is_some_and(Release::is_security);
+    let name = release
+        .as_ref()
+        .and_then(|r| r.suite.clone().or_else(|| r.codename.clone()))
+        .unwrap_or_else(|| group.prefix.trim_end_matches('_').to_owned());
+    let published = match release.as_ref().and_then(|r| r.date) {
+        Some(date) => date,
+        None => modified(group.release.as_ref().unwrap_or(&group.indexes[0]))?,
+    };
+    let day = published.to_zoned(jiff::tz::TimeZone::UTC).date();
+    for path in &group.indexes {
+        let bytes = fs::read(path).map_err(|source| ReadError {
+            path: path.clone(),
+            source,
+        })?;
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let index = PackagesIndex::from_named(file_name, &bytes).map_err(|source| {
+            AptInventoryError::Packages {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        for entry in index.entries() {
+            let entry = entry.map_err(|source| AptInventoryError::Packages {
+                path: path.clone(),
+                source: source.into(),
+            })?;
+            if !wanted.contains(entry.package.as_ref()) {
+                continue;
+            }
+            let applies = installed.iter().any(|p| {
+                p.name == entry.package && arches_compatible(&p.arch, &entry.architecture)
+            });
+            if !applies {
+                continue;
+            }
+            known.add(Update {
+                name: entry.package.to_string(),
+                arch: entry.architecture.to_string(),
+                version: entry.version.to_string(),
+                classification: if security {
+                    Classification::Security
+                } else {
+                    Classification::Other
+                },
+                severity: Severity::Unspecified,
+                release_date: day,
+                advisory_id: None,
+                cves: Vec::new(),
+                repository: Some(name.clone()),
+                priority: entry.priority.as_deref().and_then(DebPriority::from_field),
+                section: entry.section.as_deref().map(str::to_owned),
+                reboot_suggested: false,
+            });
+        }
+    }
+    Ok(AptSource {
+        name,
+        security,
+        date: release.as_ref().and_then(|r| r.date),
+        indexes: group.indexes.len(),
+    })
+}
+
+fn read_release(path: &Path) -> Result<Release, AptInventoryError> {
+    let bytes = fs::read(path).map_err(|source| ReadError {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_release(&bytes).map_err(|source| AptInventoryError::Release {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn modified(path: &Path) -> Result<Timestamp, AptInventoryError> {
+    let read_error = |source| ReadError {
+        path: path.to_owned(),
+        source,
+    };
+    let time = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(read_error)?;
+    Timestamp::try_from(time).map_err(|error| {
+        AptInventoryError::Read(read_error(std::io::Error::other(error.to_string())))
+    })
+}
+
+/// Known versions deduplicated by (name, arch, version): a version listed in
+/// both a security pocket and the main suite (after a point release) stays
+/// a security update, dated by its earliest listing.
+#[derive(Default)]
+struct KnownVersions {
+    by_key: HashMap<(String, String, String), Update>,
+}
+
+impl KnownVersions {
+    fn add(&mut self, update: Update) {
+        let key = (
+            update.name.clone(),
+            update.arch.clone(),
+            update.version.clone(),
+        );
+        match self.by_key.get_mut(&key) {
+            None => {
+                self.by_key.insert(key, update);
+            }
+            Some(known) => {
+                if update.classification == Classification::Security {
+                    known.classification = Classification::Security;
+                    known.repository = update.repository;
+                }
+                known.release_date = earliest(known.release_date, update.release_date);
+            }
+        }
+    }
+
+    fn into_updates(self) -> Vec<Update> {
+        let mut updates: Vec<Update> = self.by_key.into_values().collect();
+        updates.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+        updates
+    }
+}
+
+fn earliest(a: Date, b: Date) -> Date {
+    a.min(b)
+}

@@ -1,0 +1,17 @@
+//! The Patchline agent.
+//!
+//! Owns everything that touches a node: it works on a *root path* (`/` for
+//! the live host, a directory for a test node or an image's filesystem), reads
+//! the node's facts and package inventory from under that root, and scans it
+//! against a baseline with the domain core. The package managers' own
+//! databases are read directly (fast, no subprocess); installing through
+//! apt/dnf/zypper arrives with the package-manager drivers.
+
+pub mod apt;
+pub mod facts;
+pub mod report;
+pub mod root;
+pub mod scan;
+
+pub use root::NodeRoot;
+pub use scan::{ScanError, ScanOptions, ScanReport, scan};
