@@ -258,7 +258,7 @@ pub fn entries(text: &str) -> PackageEntries<'_> {
 /// Reads a Packages index (plain or compressed, detected by magic bytes)
 /// into owned entries.
 pub fn read_packages(bytes: &[u8]) -> Result<Vec<PackageEntry<'static>>, PackagesError> {
-    owned_entries(&PackagesIndex::from_bytes(bytes)?)
+    owned_entries(&compression::decompress(bytes)?)
 }
 
 /// Like [`read_packages`], cross-checking the file name hint.
@@ -266,12 +266,21 @@ pub fn read_packages_named(
     file_name: &str,
     bytes: &[u8],
 ) -> Result<Vec<PackageEntry<'static>>, PackagesError> {
-    owned_entries(&PackagesIndex::from_named(file_name, bytes)?)
+    owned_entries(&compression::decompress_named(file_name, bytes)?)
 }
 
-fn owned_entries(index: &PackagesIndex) -> Result<Vec<PackageEntry<'static>>, PackagesError> {
-    index
-        .entries()
+/// Parses straight from the decompressed bytes (no copy of the text when it
+/// is valid UTF-8) and detaches each entry.
+fn owned_entries(plain: &[u8]) -> Result<Vec<PackageEntry<'static>>, PackagesError> {
+    let lossy;
+    let text = match std::str::from_utf8(plain) {
+        Ok(text) => text,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(plain);
+            &lossy
+        }
+    };
+    entries(text)
         .map(|entry| {
             entry
                 .map(PackageEntry::into_owned)

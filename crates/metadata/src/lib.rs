@@ -11,3 +11,5 @@ pub mod compression;
 pub mod deb822;
 pub mod dpkg_status;
 pub mod rpm;
+#[cfg(any(test, feature = "testdata"))]
+pub mod testdata;
