@@ -17,9 +17,11 @@
 //! `priority` and `section` exist only in Debian-family metadata; using them
 //! in another family's baseline is an error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use globset::{Candidate, Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::BaselineError;
@@ -77,6 +79,38 @@ impl fmt::Display for FilterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Reads a rule's `filters` map, refusing a key given twice.
+pub(crate) fn deserialize_unique_filters<'de, D>(
+    deserializer: D,
+) -> Result<BTreeMap<FilterKey, Vec<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct UniqueKeys;
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = BTreeMap<FilterKey, Vec<String>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map from filter key to a list of values")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut filters = BTreeMap::new();
+            while let Some((key, values)) = map.next_entry::<FilterKey, Vec<String>>()? {
+                if filters.insert(key, values).is_some() {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate filter key `{key}`"
+                    )));
+                }
+            }
+            Ok(filters)
+        }
+    }
+
+    deserializer.deserialize_map(UniqueKeys)
 }
 
 /// A closed set of values a filter can select from (at most 8 members).

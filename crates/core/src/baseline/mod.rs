@@ -118,7 +118,12 @@ impl fmt::Display for ComplianceLevel {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ApprovalRule {
     /// Filter key → accepted values (globs). No filters: every update.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// A key given twice is an error (YAML would silently keep the last).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "filter::deserialize_unique_filters"
+    )]
     pub filters: BTreeMap<FilterKey, Vec<String>>,
     /// 0..=360; exclusive with `approve_until_date`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,12 +23,69 @@ enum VersionPattern {
 
 /// A compiled approved or rejected list.
 pub(crate) struct PatternList {
+    /// The literal heads of every name glob (`telnet` for `telnet*`), when
+    /// none is empty and there are few: a name starting with none of them
+    /// matches no entry. This rules out most names with a bit test and a
+    /// few byte comparisons, before `GlobSet` builds its candidate and runs
+    /// its strategies (otherwise the bulk of evaluation time for a blocking
+    /// list, which is matched against every installed package).
+    name_heads: Option<NameHeads>,
     any_version: GlobSet,
+    /// The names of `versioned`, as one set: a single lookup rules out
+    /// most packages before any version is looked at.
+    versioned_names: GlobSet,
     versioned: Vec<(GlobMatcher, VersionPattern)>,
 }
 
 fn has_glob_syntax(text: &str) -> bool {
     text.contains(['*', '?', '[', '{', '\\'])
+}
+
+/// The literal heads of a list's name globs, with the set of their first
+/// bytes so that most names are ruled out by one bit test.
+struct NameHeads {
+    first_bytes: [u64; 4],
+    heads: Vec<String>,
+}
+
+impl NameHeads {
+    /// `None` when some glob has no literal head, or there are too many.
+    fn new(mut heads: Vec<String>) -> Option<NameHeads> {
+        heads.sort_unstable();
+        heads.dedup();
+        if heads.len() > MAX_NAME_HEADS || heads.iter().any(String::is_empty) {
+            return None;
+        }
+        let mut first_bytes = [0u64; 4];
+        for head in &heads {
+            let byte = usize::from(head.as_bytes()[0]);
+            first_bytes[byte / 64] |= 1 << (byte % 64);
+        }
+        Some(NameHeads { first_bytes, heads })
+    }
+
+    /// Whether `name` starts with one of the heads.
+    #[inline]
+    fn admits(&self, name: &str) -> bool {
+        let Some(&byte) = name.as_bytes().first() else {
+            return false;
+        };
+        let byte = usize::from(byte);
+        self.first_bytes[byte / 64] & (1 << (byte % 64)) != 0
+            && self
+                .heads
+                .iter()
+                .any(|head| name.starts_with(head.as_str()))
+    }
+}
+
+/// Beyond this many distinct heads, scanning them costs more than it saves.
+const MAX_NAME_HEADS: usize = 32;
+
+/// The part of a glob before its first special character.
+fn literal_head(glob: &str) -> &str {
+    glob.find(['*', '?', '[', '{', '\\'])
+        .map_or(glob, |end| &glob[..end])
 }
 
 fn glob(text: &str) -> Result<globset::Glob, PatternProblem> {
@@ -42,7 +99,9 @@ fn glob(text: &str) -> Result<globset::Glob, PatternProblem> {
 impl PatternList {
     pub fn compile(list: PatchList, patterns: &[String]) -> Result<PatternList, BaselineError> {
         let mut any_version = GlobSetBuilder::new();
+        let mut versioned_names = GlobSetBuilder::new();
         let mut versioned = Vec::new();
+        let mut name_heads = Vec::new();
         for (index, pattern) in patterns.iter().enumerate() {
             let error = |problem| BaselineError::BadPattern {
                 list,
@@ -58,6 +117,7 @@ impl PatternList {
                 return Err(error(PatternProblem::EmptyName));
             }
             let name_glob = glob(name).map_err(error)?;
+            name_heads.push(literal_head(name).to_owned());
             match version {
                 None => {
                     any_version.add(name_glob);
@@ -70,19 +130,22 @@ impl PatternList {
                         VersionPattern::Exact(version.to_owned())
                     };
                     versioned.push((name_glob.compile_matcher(), version));
+                    versioned_names.add(name_glob);
                 }
             }
         }
-        let any_version = any_version
-            .build()
-            .map_err(|source| BaselineError::BadPattern {
-                list,
-                index: 0,
-                pattern: patterns.first().cloned().unwrap_or_default(),
-                problem: PatternProblem::BadGlob(source),
-            })?;
+        // Each glob was built alone above, so building the sets cannot fail
+        // for a glob's sake; report any residual error against entry 0.
+        let set_error = |source| BaselineError::BadPattern {
+            list,
+            index: 0,
+            pattern: patterns.first().cloned().unwrap_or_default(),
+            problem: PatternProblem::BadGlob(source),
+        };
         Ok(PatternList {
-            any_version,
+            name_heads: NameHeads::new(name_heads),
+            any_version: any_version.build().map_err(set_error)?,
+            versioned_names: versioned_names.build().map_err(set_error)?,
             versioned,
         })
     }
@@ -97,9 +160,19 @@ impl PatternList {
         if self.is_empty() {
             return false;
         }
+        if self
+            .name_heads
+            .as_ref()
+            .is_some_and(|heads| !heads.admits(name))
+        {
+            return false;
+        }
         let candidate = Candidate::from_bytes(name.as_bytes());
         if self.any_version.is_match_candidate(&candidate) {
             return true;
+        }
+        if !self.versioned_names.is_match_candidate(&candidate) {
+            return false;
         }
         self.versioned.iter().any(|(name_glob, version_pattern)| {
             name_glob.is_match_candidate(&candidate)
@@ -183,6 +256,23 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn heads_prefilter_only_when_every_glob_has_one() {
+        assert_eq!(literal_head("telnet*"), "telnet");
+        assert_eq!(literal_head("py{2,3}-x"), "py");
+        assert_eq!(literal_head("*-debug"), "");
+        let anchored = list(&["telnet*", "rsh", "rsh-*"]);
+        assert!(anchored.name_heads.is_some());
+        assert!(anchored.matches(VersionScheme::Deb, "telnetd", "1"));
+        assert!(anchored.matches(VersionScheme::Deb, "rsh", "1"));
+        assert!(!anchored.matches(VersionScheme::Deb, "rsync", "1"));
+        assert!(!anchored.matches(VersionScheme::Deb, "", "1"));
+        let unanchored = list(&["telnet*", "*-debuginfo"]);
+        assert!(unanchored.name_heads.is_none());
+        assert!(unanchored.matches(VersionScheme::Rpm, "kernel-debuginfo", "1"));
+        assert!(!unanchored.matches(VersionScheme::Rpm, "kernel", "1"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The evaluator: a baseline compiled once (glob sets, filter masks), then
 //! applied to nodes.
 //!
-//! Per node the cost is one verdict per candidate update, a sort of index
-//! vectors by name (installed packages, candidates, marks), and one merge
-//! walk over installed packages and candidates. Allocations are a fixed
+//! Per node the cost is one verdict per candidate update, a hash grouping
+//! of the candidates by name, one hash lookup per installed package, and a
+//! rejected-list match per installed package when the list blocks (most
+//! names are ruled out by a literal-prefix check). Allocations are a fixed
 //! handful of vectors per node plus the report; per-package work borrows
 //! the caller's strings.
 
@@ -12,6 +13,7 @@ use std::cmp::Ordering;
 
 use jiff::civil::Date;
 
+use super::index::CandidateIndex;
 use super::{
     Approval, ApprovedBy, ComplianceStatus, EvaluationError, EvaluationInput, InstallTarget,
     LevelCounts, NodeCompliance, PackageCompliance, PackageState, StateCounts, UpdateVerdict,
@@ -128,10 +130,10 @@ impl Evaluator {
                 to_install: Vec::new(),
             },
         };
-        let update_order = order_by_name_arch(input.updates, |u| (&u.name, &u.arch));
-        pass.judge_installed(&update_order);
-        pass.report_not_applicable(&update_order);
-        Ok(pass.report)
+        let candidates = CandidateIndex::build(input.updates);
+        pass.judge_installed(&candidates);
+        pass.report_not_applicable(&candidates);
+        Ok(pass.finish())
     }
 
     /// For each rule, the newest release date it approves for this node on
@@ -179,10 +181,12 @@ fn order_by_name<T>(items: &[T], name: impl Fn(&T) -> &String) -> Vec<usize> {
     order
 }
 
-fn order_by_name_arch<T>(items: &[T], key: impl Fn(&T) -> (&String, &String)) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_unstable_by(|&a, &b| key(&items[a]).cmp(&key(&items[b])));
-    order
+/// An installed package that has candidates: its group in the index, and
+/// the installed entry whose version it is judged by.
+struct Matched {
+    package: usize,
+    group: usize,
+    judged_by: usize,
 }
 
 /// The marks of `marks` named `name`, found through `order` (sorted by name).
@@ -238,50 +242,58 @@ impl<'a> NodePass<'a, '_> {
         })
     }
 
-    /// Walks installed packages by name and arch next to the candidates
-    /// (`update_order` is sorted the same way).
-    fn judge_installed(&mut self, update_order: &[usize]) {
+    /// Judges installed packages in input order.
+    fn judge_installed(&mut self, index: &CandidateIndex<'a>) {
         let installed = self.input.installed;
-        let updates = self.input.updates;
-        let installed_order = order_by_name_arch(installed, |p| (&p.name, &p.arch));
-        let mut cursor = 0;
-        let mut group_start = 0;
-        while group_start < installed_order.len() {
-            let name = installed[installed_order[group_start]].name.as_str();
-            while cursor < update_order.len() && updates[update_order[cursor]].name.as_str() < name
-            {
-                cursor += 1;
-            }
-            let candidates_start = cursor;
-            while cursor < update_order.len() && updates[update_order[cursor]].name == name {
-                cursor += 1;
-            }
-            let candidates = &update_order[candidates_start..cursor];
-
-            // One sub-group per arch: several versions of one name and arch
-            // (install-only packages) are judged by the highest.
-            let mut arch_start = group_start;
-            while arch_start < installed_order.len()
-                && installed[installed_order[arch_start]].name == name
-            {
-                let arch = installed[installed_order[arch_start]].arch.as_str();
-                let arch_end = arch_start
-                    + installed_order[arch_start..]
-                        .iter()
-                        .take_while(|&&i| installed[i].name == name && installed[i].arch == arch)
-                        .count();
-                let entries = &installed_order[arch_start..arch_end];
-                let highest = entries
-                    .iter()
-                    .map(|&i| installed[i].version.as_str())
-                    .max_by(|a, b| self.compare(a, b))
-                    .unwrap_or_default();
-                for &entry in entries {
-                    self.judge(&installed[entry], highest, candidates);
+        let mut matched: Vec<Matched> = installed
+            .iter()
+            .enumerate()
+            .filter_map(|(package, p)| {
+                index.group(&p.name).map(|group| Matched {
+                    package,
+                    group,
+                    judged_by: package,
+                })
+            })
+            .collect();
+        self.judge_repeats_by_newest(index, &mut matched);
+        let mut next = matched.iter().peekable();
+        for (position, package) in installed.iter().enumerate() {
+            match next.next_if(|m| m.package == position) {
+                Some(m) => {
+                    let judged_by = &installed[m.judged_by].version;
+                    self.judge(package, judged_by, index.members(m.group));
                 }
-                arch_start = arch_end;
+                None => self.judge(package, &package.version, &[]),
             }
-            group_start = arch_start;
+        }
+    }
+
+    /// Several installed versions of one name and arch (install-only
+    /// packages such as `kernel`) are all judged by the newest. Only
+    /// packages with candidates are looked at: without candidates the
+    /// version plays no role.
+    fn judge_repeats_by_newest(&self, index: &CandidateIndex<'a>, matched: &mut [Matched]) {
+        let installed = self.input.installed;
+        let mut per_group = vec![0u32; index.group_count()];
+        for m in matched.iter() {
+            per_group[m.group] += 1;
+        }
+        // (position in `matched`, installed package) of repeated names.
+        let mut repeats: Vec<(usize, usize)> = (0..matched.len())
+            .filter(|&k| per_group[matched[k].group] > 1)
+            .map(|k| (k, matched[k].package))
+            .collect();
+        let key = |package: usize| (&installed[package].name, &installed[package].arch);
+        repeats.sort_unstable_by(|a, b| key(a.1).cmp(&key(b.1)));
+        for same in repeats.chunk_by(|a, b| key(a.1) == key(b.1)) {
+            let newest = same
+                .iter()
+                .map(|&(_, package)| package)
+                .max_by(|&a, &b| self.compare(&installed[a].version, &installed[b].version));
+            for &(k, package) in same {
+                matched[k].judged_by = newest.unwrap_or(package);
+            }
         }
     }
 
@@ -340,10 +352,17 @@ impl<'a> NodePass<'a, '_> {
     ) {
         let summary = self.summarize(package, installed_version, candidates);
         let evaluator = self.evaluator;
-        let rejected_action = evaluator
-            .rejected
-            .matches(evaluator.scheme, &package.name, &package.version)
-            .then_some(evaluator.rejected_action);
+        // With `allow-as-dependency`, a rejected installed version only
+        // matters when something is approved; skip the match otherwise.
+        let rejected_action = (evaluator.rejected_action == RejectedAction::Block
+            || summary.target.is_some())
+        .then(|| {
+            evaluator
+                .rejected
+                .matches(evaluator.scheme, &package.name, &package.version)
+                .then_some(evaluator.rejected_action)
+        })
+        .flatten();
         let upgrade = summary
             .target
             .filter(|(target, _)| self.compare(&target.version, installed_version).is_gt());
@@ -449,61 +468,69 @@ impl<'a> NodePass<'a, '_> {
     }
 
     fn add_install_target(&mut self, target: &'a Update) {
-        let duplicate = self.report.to_install.last().is_some_and(|last| {
-            last.name == target.name.as_str()
-                && last.arch == target.arch.as_str()
-                && last.version == target.version.as_str()
+        self.report.to_install.push(InstallTarget {
+            name: Cow::Borrowed(&target.name),
+            arch: Cow::Borrowed(&target.arch),
+            version: Cow::Borrowed(&target.version),
+            reboot_suggested: target.reboot_suggested,
         });
-        if !duplicate {
-            self.report.to_install.push(InstallTarget {
-                name: Cow::Borrowed(&target.name),
-                arch: Cow::Borrowed(&target.arch),
-                version: Cow::Borrowed(&target.version),
-                reboot_suggested: target.reboot_suggested,
-            });
-        }
+    }
+
+    /// Sorts the install list by name, arch and version and drops the
+    /// duplicates that install-only packages and arch-independent updates
+    /// shared by multi-arch siblings produce.
+    fn finish(mut self) -> NodeCompliance<'a> {
+        let targets = &mut self.report.to_install;
+        targets.sort_unstable_by(|a, b| {
+            (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version))
+        });
+        targets.dedup_by(|a, b| a.name == b.name && a.arch == b.arch && a.version == b.version);
+        self.report
     }
 
     /// Reports approved updates no installed package can take, once per
     /// name and arch, with the highest approved version.
-    fn report_not_applicable(&mut self, update_order: &[usize]) {
+    fn report_not_applicable(&mut self, index: &CandidateIndex<'a>) {
         let updates = self.input.updates;
-        let mut start = 0;
-        while start < update_order.len() {
-            let first = &updates[update_order[start]];
-            let end = start
-                + update_order[start..]
-                    .iter()
-                    .take_while(|&&i| {
-                        updates[i].name == first.name && updates[i].arch == first.arch
-                    })
-                    .count();
-            let mut best: Option<(&'a Update, Approval)> = None;
-            for &index in &update_order[start..end] {
-                if let (false, UpdateVerdict::Approved(approval)) =
-                    (self.consumed[index], self.verdicts[index])
-                {
-                    if self.beats((&updates[index], approval), best) {
-                        best = Some((&updates[index], approval));
+        for group in index.groups() {
+            // A group shares one name; split it by arch (groups are small).
+            for (position, &first) in group.iter().enumerate() {
+                let arch = &updates[first].arch;
+                if group[..position].iter().any(|&u| updates[u].arch == *arch) {
+                    continue;
+                }
+                let mut best: Option<(&'a Update, Approval)> = None;
+                for &u in &group[position..] {
+                    let UpdateVerdict::Approved(approval) = self.verdicts[u] else {
+                        continue;
+                    };
+                    if updates[u].arch == *arch
+                        && !self.consumed[u]
+                        && self.beats((&updates[u], approval), best)
+                    {
+                        best = Some((&updates[u], approval));
                     }
                 }
+                if let Some((update, approval)) = best {
+                    self.push_not_applicable(update, approval);
+                }
             }
-            if let Some((update, approval)) = best {
-                self.push(PackageCompliance {
-                    name: Cow::Borrowed(&update.name),
-                    arch: Cow::Borrowed(&update.arch),
-                    state: PackageState::NotApplicable,
-                    non_compliant: false,
-                    compliance_level: approval.level,
-                    installed_version: None,
-                    approved_version: Some(Cow::Borrowed(&update.version)),
-                    approved_by: Some(approval.by),
-                    advisory_id: update.advisory_id.as_deref().map(Cow::Borrowed),
-                    security_update_version: None,
-                });
-            }
-            start = end;
         }
+    }
+
+    fn push_not_applicable(&mut self, update: &'a Update, approval: Approval) {
+        self.push(PackageCompliance {
+            name: Cow::Borrowed(&update.name),
+            arch: Cow::Borrowed(&update.arch),
+            state: PackageState::NotApplicable,
+            non_compliant: false,
+            compliance_level: approval.level,
+            installed_version: None,
+            approved_version: Some(Cow::Borrowed(&update.version)),
+            approved_by: Some(approval.by),
+            advisory_id: update.advisory_id.as_deref().map(Cow::Borrowed),
+            security_update_version: None,
+        });
     }
 
     fn push(&mut self, line: PackageCompliance<'a>) {

@@ -57,6 +57,7 @@
 //! from a timestamp with [`utc_day`] (release dates are UTC days).
 
 mod evaluate;
+mod index;
 
 use std::borrow::Cow;
 
@@ -284,8 +285,8 @@ pub struct NodeCompliance<'a> {
     pub state_counts: StateCounts,
     /// Non-compliant packages per compliance level.
     pub non_compliant_levels: LevelCounts,
-    /// Installed packages sorted by name and arch, then `not-applicable`
-    /// entries sorted the same way.
+    /// Installed packages in input order, then `not-applicable` entries
+    /// in the order their package first appears among the updates.
     pub packages: Vec<PackageCompliance<'a>>,
     /// Approved versions to install (for `missing`, `failed`, and upgrades
     /// away from a blocked version), sorted by name and arch, no duplicates.
