@@ -165,8 +165,11 @@ impl WindowSchedule {
                 rate.next_fixed_after(self.start.unwrap_or(Timestamp::UNIX_EPOCH), after)
             }
         }?;
+        // `next <= after` would be a bug in the walker; refusing it keeps every
+        // iteration strictly increasing and therefore finite.
+        debug_assert!(next > after, "occurrence {next} not after {after}");
         let beyond_end = self.end.is_some_and(|end| next > end);
-        if beyond_end || next >= horizon()? {
+        if next <= after || beyond_end || next >= horizon()? {
             return None;
         }
         Some(next.to_zoned(self.zone.clone()))
