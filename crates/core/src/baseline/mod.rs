@@ -3,8 +3,9 @@
 //! A [`Baseline`] holds
 //! - **approval rules** ([`ApprovalRule`]): filters (all must match; see
 //!   [`FilterKey`] for keys and glob values), a delay —
-//!   `approve-after-days` (0–360, whole days after the release date) *or*
-//!   `approve-until-date` (released on or before, inclusive) — a compliance
+//!   `approve-after-days` (0–360 whole days: an update released on day D
+//!   is approved from day D + N, in UTC days) *or* `approve-until-date`
+//!   (released on or before that date, inclusive) — a compliance
 //!   level, and `include-non-security` (when false, the default, the rule
 //!   only approves `security` updates). When several rules approve the same
 //!   update, the **highest** compliance level wins;

@@ -92,7 +92,8 @@ impl Evaluator {
         self.family
     }
 
-    /// The baseline's decision on one update for a node on a day.
+    /// The baseline's decision on one update for a node (only its product
+    /// is used; the family is not checked) on a day.
     pub fn verdict(&self, update: &Update, os: &OsInfo, today: Date) -> UpdateVerdict {
         self.verdict_in(update, &self.rule_windows(os, today))
     }

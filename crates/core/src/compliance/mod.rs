@@ -16,9 +16,9 @@
 //! | `installed-rejected` | the installed version is on the rejected list with action `block` | yes |
 //! | `failed` | target > installed, and a failed-install mark names the package (and the target version, if the mark has one) | yes |
 //! | `missing` | target > installed | yes |
-//! | `installed-pending-reboot` | target ≤ installed, and a pending-reboot mark names the package (and the installed version, if the mark has one) | yes |
+//! | `installed-pending-reboot` | target ≤ installed, the installed version is not rejected, and a pending-reboot mark names the package (and the installed version, if the mark has one) | yes |
 //! | `available-security-update` | nothing approved above installed, but a newer `security` update exists that the baseline does not approve (yet) and does not reject | if the baseline's `available-security-updates-compliance` is `non-compliant` |
-//! | `installed` | target ≤ installed | no |
+//! | `installed` | target ≤ installed, the installed version is not rejected | no |
 //! | `installed-other` | nothing approved (or the installed version is rejected with `allow-as-dependency`) | no |
 //!
 //! The first matching row wins. Approved updates whose package is not
@@ -339,5 +339,25 @@ impl NodeCompliance<'_> {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_day_is_the_calendar_day_in_utc() {
+        let late: Timestamp = "2025-06-30T23:59:59-02:00".parse().unwrap();
+        assert_eq!(utc_day(late), jiff::civil::date(2025, 7, 1));
+        let early: Timestamp = "2025-06-30T00:00:00Z".parse().unwrap();
+        assert_eq!(utc_day(early), jiff::civil::date(2025, 6, 30));
+    }
+
+    #[test]
+    fn evaluators_and_reports_cross_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Evaluator>();
+        shareable::<NodeCompliance<'static>>();
     }
 }
