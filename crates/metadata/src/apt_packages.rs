@@ -196,7 +196,13 @@ impl PackagesIndex {
     /// UTF-8 is replaced rather than rejected so one odd Description does
     /// not hide a whole repository.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PackagesError> {
-        let plain = compression::decompress(bytes)?;
+        Self::from_bytes_with_limit(bytes, compression::DEFAULT_MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// Like [`from_bytes`](Self::from_bytes), refusing to decompress more
+    /// than `limit` bytes.
+    pub fn from_bytes_with_limit(bytes: &[u8], limit: u64) -> Result<Self, PackagesError> {
+        let plain = compression::decompress_with_limit(bytes, limit)?;
         let text = match plain {
             Cow::Owned(buffer) => String::from_utf8(buffer)
                 .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
