@@ -793,6 +793,11 @@ mod tests {
             ("0 4 * * 5-7", "0 0 4 ? * FRI-SAT,SUN"),
             ("0 4 * * */2", "0 0 4 ? * */2"),
             ("0 4 1 * 1", "0 0 4 1 * MON"),
+            ("0 4 * * mon-fri", "0 0 4 ? * MON-FRI"),
+            // Quartz: `L` alone in day-of-week is Saturday; Unix `5L` is the last Friday.
+            ("0 0 0 ? * L", "0 0 0 ? * SAT"),
+            ("0 4 * * 5L", "0 0 4 ? * FRIL"),
+            ("0 4 * * 0#2", "0 0 4 ? * SUN#2"),
         ] {
             let expression = cron(input);
             assert_eq!(expression.to_string(), canonical, "{input}");
