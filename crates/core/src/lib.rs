@@ -6,9 +6,9 @@
 //! expressions for maintenance windows. Nothing here performs I/O; callers
 //! read files, talk to package managers and pass the bytes or values in.
 
-pub mod version;
-pub mod schedule;
-pub mod os;
-pub mod package;
 pub mod baseline;
 pub mod compliance;
+pub mod os;
+pub mod package;
+pub mod schedule;
+pub mod version;
