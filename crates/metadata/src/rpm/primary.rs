@@ -250,8 +250,8 @@ fn read_package<R: BufRead>(xml: &mut XmlCursor<R>) -> Result<RpmPackage, Repoda
                     for_each_attribute(start, context, |key, value| {
                         match key {
                             b"epoch" => package.epoch = parse_epoch(&value, context)?,
-                            b"ver" => version = Some(value),
-                            b"rel" => release = Some(value),
+                            b"ver" => version = Some(value.into_owned()),
+                            b"rel" => release = Some(value.into_owned()),
                             _ => {}
                         }
                         Ok(())
@@ -296,7 +296,7 @@ fn read_package<R: BufRead>(xml: &mut XmlCursor<R>) -> Result<RpmPackage, Repoda
                 b"location" => {
                     for_each_attribute(start, context, |key, value| {
                         if key == b"href" {
-                            package.location_href = value;
+                            package.location_href = value.into_owned();
                             has_location = true;
                         }
                         Ok(())
@@ -400,7 +400,7 @@ fn read_entries<R: BufRead>(
             for_each_attribute(start, context, |key, value| {
                 match key {
                     b"name" => {
-                        dependency.name = value;
+                        dependency.name = value.into_owned();
                         has_name = true;
                     }
                     b"flags" => {
@@ -409,9 +409,9 @@ fn read_entries<R: BufRead>(
                         })?)
                     }
                     b"epoch" => dependency.epoch = Some(parse_epoch(&value, context)?),
-                    b"ver" => dependency.version = Some(value),
-                    b"rel" => dependency.release = Some(value),
-                    b"pre" => dependency.pre = matches!(value.as_str(), "1" | "true"),
+                    b"ver" => dependency.version = Some(value.into_owned()),
+                    b"rel" => dependency.release = Some(value.into_owned()),
+                    b"pre" => dependency.pre = matches!(&*value, "1" | "true"),
                     _ => {}
                 }
                 Ok(())

@@ -66,7 +66,7 @@ pub fn read_repomd(input: impl BufRead) -> Result<RepoMd, RepodataError> {
                     let mut data_type = None;
                     for_each_attribute(start, context, |key, value| {
                         if key == b"type" {
-                            data_type = Some(value);
+                            data_type = Some(value.into_owned());
                         }
                         Ok(())
                     })?;
@@ -126,7 +126,7 @@ fn read_data<R: BufRead>(
                 b"location" => {
                     for_each_attribute(start, context, |key, value| {
                         if key == b"href" {
-                            location = Some(value);
+                            location = Some(value.into_owned());
                         }
                         Ok(())
                     })?;
@@ -167,7 +167,7 @@ pub(super) fn type_attribute(
     let mut found = None;
     for_each_attribute(start, context, |key, value| {
         if key == b"type" {
-            found = Some(value);
+            found = Some(value.into_owned());
         }
         Ok(())
     })?;

@@ -227,10 +227,10 @@ impl<R: BufRead> UpdateinfoReader<R> {
                 let mut header = UpdateHeader::default();
                 for_each_attribute(start, context, |key, value| {
                     match key {
-                        b"type" => header.kind = Some(value),
-                        b"from" => header.from = Some(value),
-                        b"status" => header.status = Some(value),
-                        b"version" => header.version = Some(value),
+                        b"type" => header.kind = Some(value.into_owned()),
+                        b"from" => header.from = Some(value.into_owned()),
+                        b"status" => header.status = Some(value.into_owned()),
+                        b"version" => header.version = Some(value.into_owned()),
                         _ => {}
                     }
                     Ok(())
@@ -383,7 +383,8 @@ fn read_update<R: BufRead>(
     Ok(advisory)
 }
 
-fn non_empty(text: String) -> Option<String> {
+fn non_empty(text: impl Into<String>) -> Option<String> {
+    let text = text.into();
     (!text.is_empty()).then_some(text)
 }
 
@@ -539,8 +540,8 @@ fn module_attributes(
     let mut module = ModuleStream::default();
     for_each_attribute(start, context, |key, value| {
         match key {
-            b"name" => module.name = value,
-            b"stream" => module.stream = value,
+            b"name" => module.name = value.into_owned(),
+            b"stream" => module.stream = value.into_owned(),
             b"version" => module.version = non_empty(value),
             b"context" => module.context = non_empty(value),
             b"arch" => module.arch = non_empty(value),
@@ -561,11 +562,11 @@ fn package_attributes(
     let mut package = AdvisoryPackage::default();
     for_each_attribute(start, context, |key, value| {
         match key {
-            b"name" => package.name = value,
+            b"name" => package.name = value.into_owned(),
             b"epoch" => package.epoch = parse_epoch(&value, context)?,
-            b"version" => package.version = value,
-            b"release" => package.release = value,
-            b"arch" => package.arch = value,
+            b"version" => package.version = value.into_owned(),
+            b"release" => package.release = value.into_owned(),
+            b"arch" => package.arch = value.into_owned(),
             b"src" => package.src = non_empty(value),
             _ => {}
         }

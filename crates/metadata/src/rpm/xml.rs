@@ -7,6 +7,7 @@
 //! built into a tree: callers pull one element at a time, so memory stays
 //! flat however large primary.xml is.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
@@ -279,11 +280,12 @@ impl ElementContext<'_> {
     }
 }
 
-/// The attributes of a start tag, decoded and unescaped, by local name.
+/// The attributes of a start tag, decoded and unescaped (borrowed unless
+/// an entity had to be replaced), by local name.
 pub(crate) fn for_each_attribute(
     start: &BytesStart<'_>,
     context: &ElementContext<'_>,
-    mut visit: impl FnMut(&[u8], String) -> Result<(), RepodataError>,
+    mut visit: impl FnMut(&[u8], Cow<'_, str>) -> Result<(), RepodataError>,
 ) -> Result<(), RepodataError> {
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|error| RepodataError::Xml {
@@ -298,7 +300,7 @@ pub(crate) fn for_each_attribute(
                 position: context.position,
                 message: error.to_string(),
             })?;
-        visit(attribute.key.local_name().as_ref(), value.into_owned())?;
+        visit(attribute.key.local_name().as_ref(), value)?;
     }
     Ok(())
 }
