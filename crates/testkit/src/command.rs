@@ -80,7 +80,7 @@ impl Tool {
     }
 
     /// A command for the program with the harness's fixed environment: the C
-    /// locale (outputs are parsed), no interactive front ends, and a `PATH`
+    /// locale and UTC (outputs are parsed), no interactive front ends, and a `PATH`
     /// that has the sbin directories (dpkg refuses to run without
     /// `ldconfig` and `start-stop-daemon` on it; chrooted scripts inherit it).
     pub fn command(self) -> Result<Command> {
@@ -89,6 +89,7 @@ impl Tool {
             .env("LC_ALL", "C")
             .env("LANG", "C")
             .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("TZ", "UTC")
             .env("PATH", tool_path());
         Ok(command)
     }
@@ -200,7 +201,7 @@ pub fn render(command: &Command) -> String {
     for (key, value) in command.get_envs() {
         if matches!(
             key.to_str(),
-            Some("LC_ALL" | "LANG" | "DEBIAN_FRONTEND" | "PATH")
+            Some("LC_ALL" | "LANG" | "DEBIAN_FRONTEND" | "TZ" | "PATH")
         ) {
             continue;
         }
