@@ -8,7 +8,8 @@
 //! `Dir::State::status` points apt at the root's dpkg status (and its dpkg
 //! locks next to it), `DPkg::Options "--root=<root>"` makes dpkg install
 //! into the root (admindir `<root>/var/lib/dpkg`, maintainer scripts
-//! chrooted) and `--log` keeps dpkg's log in the root. `-o` options on the
+//! chrooted), `--log` keeps dpkg's log in the root and `--force-unsafe-io`
+//! skips dpkg's per-file fsync (a test root needs no crash safety). `-o` options on the
 //! command line are applied too late for the `apt.conf.d` parts, which is
 //! why the file comes through `APT_CONFIG`.
 //!
@@ -145,14 +146,16 @@ impl AptRoot {
         self.apt_tool(Tool::AptMark)
     }
 
-    /// `dpkg --root=<root>` with its log in the root.
+    /// `dpkg --root=<root>` with its log in the root (and no fsync per
+    /// file: a test root needs no crash safety).
     pub fn dpkg(&self) -> Result<Command> {
         let mut dpkg = Tool::Dpkg.command()?;
         dpkg.arg(format!("--root={}", self.root.display()))
             .arg(format!(
                 "--log={}",
                 self.root.join("var/log/dpkg.log").display()
-            ));
+            ))
+            .arg("--force-unsafe-io");
         Ok(dpkg)
     }
 
@@ -231,7 +234,7 @@ Dir "{root}/";
 Dir::State::status "{root}/var/lib/dpkg/status";
 Dir::Log "{root}/var/log/apt";
 Dir::Bin::dpkg "{dpkg}";
-DPkg::Options {{ "--root={root}"; "--log={root}/var/log/dpkg.log"; }};
+DPkg::Options {{ "--root={root}"; "--log={root}/var/log/dpkg.log"; "--force-unsafe-io"; }};
 DPkg::Use-Pty "false";
 APT::Architecture "{native}";
 APT::Architectures {{ {all} }};

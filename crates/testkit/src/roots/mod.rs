@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub use apt::{AptRoot, AptRootOptions};
 pub use dnf::{DnfRoot, DnfRootOptions};
-pub use rootfs::OsRelease;
+pub use rootfs::{OsRelease, SHELL_APPLETS};
 pub use rpmdb::{BASE_PACKAGE, RpmRepoEntry};
 pub use zypper::{ZypperRoot, ZypperRootOptions};
 
