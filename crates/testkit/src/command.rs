@@ -66,14 +66,19 @@ impl Tool {
 
     /// The program's full path, or [`TestkitError::MissingTool`].
     pub fn locate(self) -> Result<PathBuf> {
+        self.locate_in(std::env::var_os("PATH").as_deref())
+    }
+
+    /// [`Tool::locate`] in the directories of `path_var` (a `PATH` value).
+    fn locate_in(self, path_var: Option<&OsStr>) -> Result<PathBuf> {
         let missing = TestkitError::MissingTool {
             program: self.program(),
             package: self.debian_package(),
         };
-        let Some(path_var) = std::env::var_os("PATH") else {
+        let Some(path_var) = path_var else {
             return Err(missing);
         };
-        std::env::split_paths(&path_var)
+        std::env::split_paths(path_var)
             .map(|dir| dir.join(self.program()))
             .find(|candidate| is_executable(candidate))
             .ok_or(missing)
@@ -236,13 +241,23 @@ mod tests {
 
     #[test]
     fn a_missing_tool_names_its_debian_package() {
-        let error = TestkitError::MissingTool {
-            program: Tool::CreaterepoC.program(),
-            package: Tool::CreaterepoC.debian_package(),
-        };
+        let empty = tempfile::tempdir().unwrap();
+        let error = Tool::CreaterepoC
+            .locate_in(Some(empty.path().as_os_str()))
+            .unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("`createrepo_c`"), "{message}");
-        assert!(message.contains("`createrepo-c`"), "{message}");
+        assert!(
+            matches!(error, TestkitError::MissingTool { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("`createrepo_c` is not installed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Debian package `createrepo-c`"),
+            "{message}"
+        );
     }
 
     #[test]

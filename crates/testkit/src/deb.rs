@@ -155,7 +155,10 @@ impl DebPackage {
         let dpkg_deb = Tool::DpkgDeb.command()?;
         create_dir(out_dir)?;
         let scratch = Scratch::new(out_dir, "deb")?;
-        let tree = scratch.path();
+        let tree = &scratch.path().join("tree");
+        // dpkg-deb's temporary files stay in the scratch directory too.
+        let tmp = scratch.path().join("tmp");
+        create_dir(&tmp)?;
         write_file(
             &tree.join("DEBIAN/control"),
             self.control().as_bytes(),
@@ -179,6 +182,7 @@ impl DebPackage {
         let path = out_dir.join(self.file_name());
         let mut command = dpkg_deb;
         command
+            .env("TMPDIR", &tmp)
             .args(["--build", "--root-owner-group", "-Zgzip", "-z1"])
             .arg(tree)
             .arg(&path);

@@ -193,6 +193,7 @@ impl RpmPackage {
         define("_buildhost", "testkit.invalid");
         command
             .env("HOME", top)
+            .env("TMPDIR", top.join("tmp"))
             .args(["-bb", "--quiet", "--nodeps", "--noclean", "--nocheck"]);
         if self.arch != "noarch" {
             command.arg("--target").arg(&self.arch);
