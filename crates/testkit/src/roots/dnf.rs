@@ -11,14 +11,13 @@
 //! module). Repositories have `metadata_expire=0`, so every command sees a
 //! republished repository.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::command::{CommandOutput, Tool, require_root, run, run_ok};
-use crate::error::{Result, io_at};
+use crate::error::Result;
 use crate::roots::rootfs::{OsRelease, create_skeleton};
-use crate::roots::rpmdb::{RootRpmdb, RpmRepoEntry, repo_file};
+use crate::roots::rpmdb::{RootRpmdb, RpmRepoEntry, replace_repo_files};
 use crate::roots::{InstalledPackage, PackageRoot, config_safe_path};
 use crate::staging::{create_dir, single_line, write_file};
 
@@ -162,38 +161,4 @@ impl PackageRoot for DnfRoot {
     fn installed(&self) -> Result<Vec<InstalledPackage>> {
         self.rpmdb.installed()
     }
-}
-
-/// Removes the harness's `.repo` files from `dir` and writes one per entry.
-pub(crate) fn replace_repo_files(
-    dir: &Path,
-    repositories: &[RpmRepoEntry],
-    extra: &[&str],
-) -> Result<()> {
-    for entry in repositories {
-        single_line("rpm repository id", &entry.id)?;
-        single_line("rpm repository baseurl", &entry.baseurl)?;
-        if entry.id.contains(['/', '[', ']', ' ']) {
-            return Err(crate::TestkitError::Invalid {
-                field: "rpm repository id",
-                value: entry.id.clone(),
-                reason: "is a section and file name: no `/`, `[`, `]` or spaces",
-            });
-        }
-    }
-    let listing = fs::read_dir(dir).map_err(io_at(dir))?;
-    for file in listing {
-        let path = file.map_err(io_at(dir))?.path();
-        if path.extension().is_some_and(|ext| ext == "repo") {
-            fs::remove_file(&path).map_err(io_at(&path))?;
-        }
-    }
-    for entry in repositories {
-        write_file(
-            &dir.join(format!("{}.repo", entry.id)),
-            repo_file(entry, extra).as_bytes(),
-            0o644,
-        )?;
-    }
-    Ok(())
 }

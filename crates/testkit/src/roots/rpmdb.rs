@@ -12,15 +12,16 @@
 //! exists in the root's files but not in its rpmdb, so each root installs
 //! [`BASE_PACKAGE`], which provides `/bin/sh`.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::command::{Tool, run_ok};
-use crate::error::Result;
+use crate::error::{Result, TestkitError, io_at};
 use crate::roots::{InstalledPackage, parse_installed};
 use crate::rpm::RpmPackage;
 use crate::rpm_repo::RpmRepository;
-use crate::staging::{Scratch, create_dir, write_file};
+use crate::staging::{Scratch, create_dir, single_line, write_file};
 
 /// The package every rpm-family root starts with: it provides `/bin/sh`
 /// (the busybox shell) so packages with scriptlets resolve.
@@ -121,7 +122,7 @@ impl RootRpmdb {
 }
 
 /// A `.repo` section; `extra` lines carry the tool-specific keys.
-pub(crate) fn repo_file(entry: &RpmRepoEntry, extra: &[&str]) -> String {
+fn repo_file(entry: &RpmRepoEntry, extra: &[&str]) -> String {
     let mut text = format!(
         "# Written by patchline-testkit.\n[{id}]\nname={id}\nbaseurl={url}\nenabled=1\ngpgcheck=0\n",
         id = entry.id,
@@ -132,4 +133,38 @@ pub(crate) fn repo_file(entry: &RpmRepoEntry, extra: &[&str]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// Removes the harness's `.repo` files from `dir` and writes one per entry.
+pub(crate) fn replace_repo_files(
+    dir: &Path,
+    repositories: &[RpmRepoEntry],
+    extra: &[&str],
+) -> Result<()> {
+    for entry in repositories {
+        single_line("rpm repository id", &entry.id)?;
+        single_line("rpm repository baseurl", &entry.baseurl)?;
+        if entry.id.contains(['/', '[', ']', ' ']) {
+            return Err(TestkitError::Invalid {
+                field: "rpm repository id",
+                value: entry.id.clone(),
+                reason: "is a section and file name: no `/`, `[`, `]` or spaces",
+            });
+        }
+    }
+    let listing = fs::read_dir(dir).map_err(io_at(dir))?;
+    for file in listing {
+        let path = file.map_err(io_at(dir))?.path();
+        if path.extension().is_some_and(|ext| ext == "repo") {
+            fs::remove_file(&path).map_err(io_at(&path))?;
+        }
+    }
+    for entry in repositories {
+        write_file(
+            &dir.join(format!("{}.repo", entry.id)),
+            repo_file(entry, extra).as_bytes(),
+            0o644,
+        )?;
+    }
+    Ok(())
 }

@@ -18,9 +18,8 @@ use std::process::Command;
 
 use crate::command::{CommandOutput, Tool, require_root, run, run_ok};
 use crate::error::{Result, io_at};
-use crate::roots::dnf::replace_repo_files;
 use crate::roots::rootfs::{OsRelease, create_skeleton};
-use crate::roots::rpmdb::{RootRpmdb, RpmRepoEntry};
+use crate::roots::rpmdb::{RootRpmdb, RpmRepoEntry, replace_repo_files};
 use crate::roots::{InstalledPackage, PackageRoot, config_safe_path};
 use crate::staging::{create_dir, write_file};
 
