@@ -27,24 +27,27 @@ const STATUS_PACKAGES: usize = 2_000;
 const INDEX_ENTRIES: usize = 60_000;
 const PRIMARY_PACKAGES: usize = 20_000;
 
-static STATUS: LazyLock<String> = LazyLock::new(|| testdata::dpkg_status(STATUS_PACKAGES, 42));
-static INDEX: LazyLock<String> = LazyLock::new(|| testdata::packages_index(INDEX_ENTRIES, 42));
+static STATUS: LazyLock<String> =
+    LazyLock::new(|| announce("dpkg status", testdata::dpkg_status(STATUS_PACKAGES, 42)));
+static INDEX: LazyLock<String> =
+    LazyLock::new(|| announce("Packages", testdata::packages_index(INDEX_ENTRIES, 42)));
 static INDEX_GZ: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
     encoder.write_all(INDEX.as_bytes()).expect("in-memory gzip");
-    encoder.finish().expect("in-memory gzip")
+    announce("Packages.gz", encoder.finish().expect("in-memory gzip"))
 });
 static INDEX_XZ: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 6);
     encoder.write_all(INDEX.as_bytes()).expect("in-memory xz");
-    encoder.finish().expect("in-memory xz")
+    announce("Packages.xz", encoder.finish().expect("in-memory xz"))
 });
 static INDEX_LZ4: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
     encoder.write_all(INDEX.as_bytes()).expect("in-memory lz4");
-    encoder.finish().expect("in-memory lz4")
+    announce("Packages.lz4", encoder.finish().expect("in-memory lz4"))
 });
-static PRIMARY: LazyLock<String> = LazyLock::new(|| testdata::primary_xml(PRIMARY_PACKAGES, 42));
+static PRIMARY: LazyLock<String> =
+    LazyLock::new(|| announce("primary.xml", testdata::primary_xml(PRIMARY_PACKAGES, 42)));
 static PRIMARY_GZ: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     encoder
@@ -54,20 +57,20 @@ static PRIMARY_GZ: LazyLock<Vec<u8>> = LazyLock::new(|| {
 });
 
 fn main() {
-    eprintln!(
-        "inputs: status {} KiB, Packages {} MiB (gz {} MiB, xz {} MiB, lz4 {} MiB), primary.xml {} MiB (gz {} MiB)",
-        STATUS.len() >> 10,
-        INDEX.len() >> 20,
-        INDEX_GZ.len() >> 20,
-        INDEX_XZ.len() >> 20,
-        INDEX_LZ4.len() >> 20,
-        PRIMARY.len() >> 20,
-        PRIMARY_GZ.len() >> 20,
-    );
     divan::main();
     if LazyLock::get(&INDEX_FILE).is_some() {
         let _ = std::fs::remove_file(&*INDEX_FILE);
     }
+}
+
+/// Builds an input lazily (only the benches that run pay for it) and says
+/// how big it is.
+fn announce<T: AsRef<[u8]>>(name: &str, input: T) -> T {
+    eprintln!(
+        "input {name}: {:.1} MiB",
+        input.as_ref().len() as f64 / f64::from(1 << 20)
+    );
+    input
 }
 
 #[divan::bench(sample_count = 30)]
