@@ -4,32 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use patchline_core::baseline::Baseline;
 use patchline_core::os::OsFamily;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Family {
-    Debian,
-    Ubuntu,
-    RhelCompatible,
-    Fedora,
-    AmazonLinux,
-    Suse,
-}
-
-impl From<Family> for OsFamily {
-    fn from(family: Family) -> OsFamily {
-        match family {
-            Family::Debian => OsFamily::Debian,
-            Family::Ubuntu => OsFamily::Ubuntu,
-            Family::RhelCompatible => OsFamily::RhelCompatible,
-            Family::Fedora => OsFamily::Fedora,
-            Family::AmazonLinux => OsFamily::AmazonLinux,
-            Family::Suse => OsFamily::Suse,
-        }
-    }
-}
 
 #[derive(Subcommand)]
 pub enum BaselineCommand {
@@ -37,8 +14,8 @@ pub enum BaselineCommand {
     Check { files: Vec<PathBuf> },
     /// Print a built-in baseline as YAML (a starting point for your own).
     Show {
-        #[arg(value_enum)]
-        family: Family,
+        /// debian, ubuntu, rhel-compatible, fedora, amazon-linux or suse.
+        family: OsFamily,
         /// The emergency (approve everything now) baseline used by Patch Now.
         #[arg(long)]
         emergency: bool,
@@ -65,7 +42,6 @@ pub fn run(command: BaselineCommand) -> Result<ExitCode> {
             })
         }
         BaselineCommand::Show { family, emergency } => {
-            let family = OsFamily::from(family);
             let baseline = if emergency {
                 Baseline::emergency(family)
             } else {

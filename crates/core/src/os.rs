@@ -79,6 +79,25 @@ impl fmt::Display for OsFamily {
     }
 }
 
+/// A family name that is not one of [`OsFamily::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown OS family {0:?} (expected one of: debian, ubuntu, rhel-compatible, fedora, amazon-linux, suse)"
+)]
+pub struct UnknownOsFamily(pub String);
+
+impl std::str::FromStr for OsFamily {
+    type Err = UnknownOsFamily;
+
+    /// Parses the kebab-case name ([`OsFamily::as_str`]).
+    fn from_str(name: &str) -> Result<OsFamily, UnknownOsFamily> {
+        OsFamily::ALL
+            .into_iter()
+            .find(|family| family.as_str() == name)
+            .ok_or_else(|| UnknownOsFamily(name.to_owned()))
+    }
+}
+
 /// The family and product name of a known os-release `ID`.
 fn known_id(id: &str) -> Option<(OsFamily, &'static str)> {
     let known = match id {
@@ -223,6 +242,14 @@ fn unquote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn family_names_round_trip() {
+        for family in OsFamily::ALL {
+            assert_eq!(family.as_str().parse::<OsFamily>(), Ok(family));
+        }
+        assert!("windows".parse::<OsFamily>().is_err());
+    }
 
     fn info(id: &str, id_like: &str, version_id: &str) -> Result<OsInfo, OsInfoError> {
         OsInfo::from_os_release([("ID", id), ("ID_LIKE", id_like), ("VERSION_ID", version_id)])
