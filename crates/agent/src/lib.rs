@@ -11,7 +11,9 @@ pub mod apt;
 pub mod facts;
 pub mod report;
 pub mod root;
+pub mod rpm;
 pub mod scan;
+pub mod source;
 
 pub use root::NodeRoot;
 pub use scan::{ScanError, ScanOptions, ScanReport, scan};

@@ -25,7 +25,7 @@ pub fn render(report: &ScanReport, all: bool) -> String {
     let _ = writeln!(out, "baseline   {}", report.baseline);
     let _ = writeln!(
         out,
-        "inventory  {} installed packages, {} known versions from {} apt sources ({} security)",
+        "inventory  {} installed packages, {} known versions from {} sources ({} security)",
         report.installed_packages,
         report.known_versions,
         report.sources.len(),
@@ -57,10 +57,12 @@ pub fn render(report: &ScanReport, all: bool) -> String {
         );
     }
     if report.sources.is_empty() {
-        let _ = writeln!(
-            out,
-            "warning    no apt lists found: run `apt-get update` so updates can be seen"
-        );
+        let refresh = if facts.os.family.is_debian_like() {
+            "no apt lists found: run `apt-get update`"
+        } else {
+            "no dnf/zypper repository cache found: run `dnf makecache` or `zypper refresh`"
+        };
+        let _ = writeln!(out, "warning    {refresh} so updates can be seen");
     }
     let rows: Vec<_> = c
         .packages

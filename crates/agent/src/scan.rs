@@ -4,13 +4,15 @@
 use jiff::Timestamp;
 use patchline_core::baseline::{Baseline, BaselineError};
 use patchline_core::compliance::{EvaluationError, EvaluationInput, NodeCompliance, utc_day};
-use patchline_core::os::OsFamily;
-use patchline_core::package::PackageRef;
+use patchline_core::package::{InstalledPackage, PackageRef, Update};
 use serde::Serialize;
 
-use crate::apt::{self, AptInventoryError, AptSource, InterruptedPackage};
+use crate::apt::{self, AptInventoryError, InterruptedPackage};
 use crate::facts::{Facts, FactsError, read_facts};
-use crate::root::NodeRoot;
+use crate::root::{NodeRoot, ReadError};
+use crate::rpm::reboot::{self, RebootInputs};
+use crate::rpm::{self, RpmInventoryError};
+use crate::source::Source;
 
 /// Why a scan could not complete. Nothing on the node has changed.
 #[derive(Debug, thiserror::Error)]
@@ -19,10 +21,10 @@ pub enum ScanError {
     Facts(#[from] FactsError),
     #[error("reading the package inventory: {0}")]
     Inventory(#[from] AptInventoryError),
-    #[error(
-        "{family} nodes are not scanned yet: this agent reads dpkg/apt nodes (Debian, Ubuntu); the rpm drivers come with the package-manager driver work"
-    )]
-    UnsupportedFamily { family: OsFamily },
+    #[error("reading the package inventory: {0}")]
+    RpmInventory(#[from] RpmInventoryError),
+    #[error("reading the boot time: {0}")]
+    BootTime(#[from] ReadError),
     #[error("baseline: {0}")]
     Baseline(#[from] BaselineError),
     #[error(transparent)]
@@ -46,23 +48,37 @@ pub struct ScanReport {
     pub scanned_at: Timestamp,
     pub facts: Facts,
     pub baseline: String,
-    pub sources: Vec<AptSource>,
-    /// Packages an interrupted dpkg run left mid-operation.
+    pub sources: Vec<Source>,
+    /// Packages an interrupted dpkg run left mid-operation (Debian family).
     pub interrupted: Vec<InterruptedPackage>,
     pub installed_packages: usize,
     pub known_versions: usize,
     pub compliance: NodeCompliance<'static>,
 }
 
-/// Scans the node at `root`.
+/// The inventory of either package family, in the shape the scan needs.
+struct Inventory {
+    installed: Vec<InstalledPackage>,
+    updates: Vec<Update>,
+    sources: Vec<Source>,
+    interrupted: Vec<InterruptedPackage>,
+}
+
+/// Scans the node at `root`: dpkg/apt for the Debian family, the rpm
+/// database and dnf/zypper caches for every other family.
 pub fn scan(root: &NodeRoot, options: &ScanOptions) -> Result<ScanReport, ScanError> {
-    let facts = read_facts(root)?;
-    if !facts.os.family.is_debian_like() {
-        return Err(ScanError::UnsupportedFamily {
-            family: facts.os.family,
-        });
-    }
-    let inventory = apt::read_inventory(root)?;
+    let mut facts = read_facts(root)?;
+    let inventory = if facts.os.family.is_debian_like() {
+        let apt = apt::read_inventory(root)?;
+        Inventory {
+            installed: apt.installed,
+            updates: apt.updates,
+            sources: apt.sources.into_iter().map(Source::from).collect(),
+            interrupted: apt.interrupted,
+        }
+    } else {
+        read_rpm_inventory(root, &mut facts)?
+    };
     let baseline = options
         .baseline
         .clone()
@@ -93,5 +109,32 @@ pub fn scan(root: &NodeRoot, options: &ScanOptions) -> Result<ScanReport, ScanEr
         known_versions: inventory.updates.len(),
         facts,
         compliance,
+    })
+}
+
+/// Reads the RPM-family inventory and adds what it says about reboots to the
+/// facts (see [`reboot`]): those packages become pending-reboot marks.
+fn read_rpm_inventory(root: &NodeRoot, facts: &mut Facts) -> Result<Inventory, ScanError> {
+    let rpm = rpm::read_inventory(root)?;
+    let needing_reboot = reboot::packages_needing_reboot(&RebootInputs {
+        installed: &rpm.installed,
+        install_times: &rpm.install_times,
+        reboot_suggested: &rpm.reboot_suggested,
+        running_kernel: facts.kernel.as_deref(),
+        boot_time: reboot::boot_time(root)?,
+    });
+    if !needing_reboot.is_empty() {
+        facts.reboot_required = true;
+    }
+    for name in needing_reboot {
+        if !facts.reboot_required_packages.contains(&name) {
+            facts.reboot_required_packages.push(name);
+        }
+    }
+    Ok(Inventory {
+        installed: rpm.installed,
+        updates: rpm.updates,
+        sources: rpm.sources,
+        interrupted: Vec::new(),
     })
 }

@@ -1,0 +1,423 @@
+//! The RPM-family inventory (RHEL and rebuilds, Fedora, Amazon Linux, SUSE):
+//! installed packages from the root's rpm database (read with `rpm`, see
+//! [`rpmdb`]), known versions from the repository metadata dnf or zypper
+//! last fetched into the root (see [`repo_cache`]), read with our rpm-md
+//! readers, no subprocess.
+//!
+//! Every version the `primary` lists of an installed package name (and a
+//! compatible arch) is a known version. Its classification, severity,
+//! advisory id, CVEs, release date and `reboot_suggested` come from the
+//! advisory whose package list holds that exact name, epoch:version-release
+//! and arch, looked up across all cached repositories (as dnf does). When
+//! several advisories list the same build, the strongest wins: security
+//! before bugfix before enhancement, then the higher severity, then the
+//! earlier `issued`. SUSE's `recommended` patches are bugfixes and its
+//! `feature` patches enhancements; other kinds are `other`.
+//!
+//! Release date: the advisory's `issued` day (UTC). A version without an
+//! advisory is `other`, dated by the primary's `time file` (when the file
+//! entered the repository: the closest the metadata gets to "published"),
+//! else by the cached `repomd.xml`'s modification time. A version listed
+//! by several repositories is kept once, dated by its earliest listing.
+
+pub mod reboot;
+pub mod repo_cache;
+pub mod rpmdb;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use patchline_core::package::{
+    Classification, InstalledPackage, Severity, Update, arches_compatible,
+};
+use patchline_metadata::rpm::RepodataError;
+use patchline_metadata::rpm::primary::PrimaryReader;
+use patchline_metadata::rpm::repomd::{RepoMd, parse_repomd};
+use patchline_metadata::rpm::updateinfo::{Advisory, AdvisoryKind, UpdateinfoReader};
+
+use crate::root::{NodeRoot, ReadError};
+use crate::source::{PackageManager, Source};
+use repo_cache::{CacheKind, CachedRepo, ListError};
+use rpmdb::{RpmdbEntry, RpmdbError, evr_string};
+
+/// Why the RPM-family inventory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmInventoryError {
+    #[error(transparent)]
+    Rpmdb(#[from] RpmdbError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error("{path}: {source}")]
+    Repodata {
+        path: PathBuf,
+        #[source]
+        source: RepodataError,
+    },
+    #[error("{repomd} lists no `{data_type}` file; refresh the repository cache")]
+    NoPrimary {
+        repomd: PathBuf,
+        data_type: &'static str,
+    },
+}
+
+/// Everything the RPM-family scan needs from the node.
+#[derive(Debug, Clone, Default)]
+pub struct RpmInventory {
+    pub installed: Vec<InstalledPackage>,
+    /// `INSTALLTIME` per installed package, index-aligned with `installed`.
+    pub install_times: Vec<Option<i64>>,
+    /// Every listed version of an installed package (also older ones).
+    pub updates: Vec<Update>,
+    pub sources: Vec<Source>,
+    /// Installed builds whose advisory suggests a reboot: (name, arch, version).
+    pub reboot_suggested: HashSet<(String, String, String)>,
+}
+
+/// Reads installed packages and known versions under `root`.
+pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError> {
+    let entries = rpmdb::read_installed(root)?;
+    let names: HashSet<&str> = entries.iter().map(|e| e.package.name.as_str()).collect();
+    let repos = repo_cache::discover(root)?;
+
+    let mut repomds = Vec::with_capacity(repos.len());
+    let mut advisories = AdvisoryIndex::default();
+    for repo in &repos {
+        let repomd = read_repomd(repo)?;
+        let count = match repomd.get("updateinfo") {
+            Some(data) => advisories.read(&repo.data_file(&data.location_href), &names)?,
+            None => AdvisoryCount::default(),
+        };
+        repomds.push((repomd, count));
+    }
+
+    let installed_arches = installed_arches(&entries);
+    let mut known = KnownVersions::default();
+    let mut sources = Vec::with_capacity(repos.len());
+    for (repo, (repomd, count)) in repos.iter().zip(&repomds) {
+        let data = repomd
+            .get("primary")
+            .ok_or_else(|| RpmInventoryError::NoPrimary {
+                repomd: repo.repomd(),
+                data_type: "primary",
+            })?;
+        let fallback_day = utc_day(modified(&repo.repomd())?);
+        let primary = repo.data_file(&data.location_href);
+        read_primary(
+            &primary,
+            &installed_arches,
+            |name, arch, version, time_file| {
+                let advisory = advisories.get(name, arch, &version);
+                let release_date = advisory
+                    .and_then(|a| a.issued)
+                    .or_else(|| time_file.and_then(timestamp_of).map(utc_day))
+                    .unwrap_or(fallback_day);
+                known.add(Update {
+                    name: name.to_owned(),
+                    arch: arch.to_owned(),
+                    version,
+                    classification: advisory.map_or(Classification::Other, |a| a.classification),
+                    severity: advisory.map_or(Severity::Unspecified, |a| a.severity),
+                    release_date,
+                    advisory_id: advisory.map(|a| a.id.clone()),
+                    cves: advisory.map(|a| a.cves.clone()).unwrap_or_default(),
+                    repository: Some(repo.id.clone()),
+                    priority: None,
+                    section: None,
+                    reboot_suggested: advisory.is_some_and(|a| a.reboot_suggested),
+                });
+            },
+        )?;
+        sources.push(Source {
+            manager: match repo.kind {
+                CacheKind::Dnf => PackageManager::Dnf,
+                CacheKind::Zypper => PackageManager::Zypper,
+            },
+            name: repo.id.clone(),
+            security: count.security > 0,
+            date: data.timestamp.and_then(timestamp_of),
+            indexes: 1,
+            advisories: Some(count.total),
+        });
+    }
+
+    let reboot_suggested = entries
+        .iter()
+        .map(|e| &e.package)
+        .filter(|p| {
+            advisories
+                .get(&p.name, &p.arch, &p.version)
+                .is_some_and(|a| a.reboot_suggested)
+        })
+        .map(|p| (p.name.clone(), p.arch.clone(), p.version.clone()))
+        .collect();
+    Ok(RpmInventory {
+        install_times: entries.iter().map(|e| e.install_time).collect(),
+        installed: entries.into_iter().map(|e| e.package).collect(),
+        updates: known.into_updates(),
+        sources,
+        reboot_suggested,
+    })
+}
+
+fn installed_arches(entries: &[RpmdbEntry]) -> HashMap<&str, Vec<&str>> {
+    let mut arches: HashMap<&str, Vec<&str>> = HashMap::new();
+    for entry in entries {
+        arches
+            .entry(entry.package.name.as_str())
+            .or_default()
+            .push(entry.package.arch.as_str());
+    }
+    arches
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+    fs::read(path).map_err(|source| ReadError {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_repomd(repo: &CachedRepo) -> Result<RepoMd, RpmInventoryError> {
+    let path = repo.repomd();
+    parse_repomd(&read_file(&path)?).map_err(|source| RpmInventoryError::Repodata { path, source })
+}
+
+/// Streams a primary, calling `found(name, arch, evr, time_file)` for each
+/// binary package of an installed name with a compatible arch.
+fn read_primary(
+    path: &Path,
+    installed_arches: &HashMap<&str, Vec<&str>>,
+    mut found: impl FnMut(&str, &str, String, Option<u64>),
+) -> Result<(), RpmInventoryError> {
+    let bytes = read_file(path)?;
+    let repodata_error = |source| RpmInventoryError::Repodata {
+        path: path.to_owned(),
+        source,
+    };
+    for package in PrimaryReader::from_bytes(&bytes).map_err(repodata_error)? {
+        let package = package.map_err(repodata_error)?;
+        if is_source_arch(&package.arch) {
+            continue;
+        }
+        let applies = installed_arches
+            .get(package.name.as_str())
+            .is_some_and(|arches| arches.iter().any(|a| arches_compatible(a, &package.arch)));
+        if applies {
+            let evr = evr_string(package.epoch, &package.version, &package.release);
+            found(&package.name, &package.arch, evr, package.time_file);
+        }
+    }
+    Ok(())
+}
+
+/// Source packages share names with binaries but are never installed.
+fn is_source_arch(arch: &str) -> bool {
+    arch == "src" || arch == "nosrc"
+}
+
+fn timestamp_of(seconds: u64) -> Option<Timestamp> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| Timestamp::from_second(s).ok())
+}
+
+fn utc_day(instant: Timestamp) -> Date {
+    instant.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+fn modified(path: &Path) -> Result<Timestamp, ReadError> {
+    let read_error = |source| ReadError {
+        path: path.to_owned(),
+        source,
+    };
+    let time = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(read_error)?;
+    Timestamp::try_from(time).map_err(|error| read_error(std::io::Error::other(error.to_string())))
+}
+
+/// What an advisory says about one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AdvisoryFacts {
+    id: String,
+    classification: Classification,
+    severity: Severity,
+    issued: Option<Date>,
+    cves: Vec<String>,
+    reboot_suggested: bool,
+}
+
+impl AdvisoryFacts {
+    /// Orders advisories for the same build: the greater one wins.
+    fn strength(&self) -> (u8, Severity, std::cmp::Reverse<Option<Date>>) {
+        let class_rank = match self.classification {
+            Classification::Security => 4,
+            Classification::Bugfix => 3,
+            Classification::Enhancement => 2,
+            Classification::NewPackage => 1,
+            Classification::Other => 0,
+        };
+        (class_rank, self.severity, std::cmp::Reverse(self.issued))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct AdvisoryCount {
+    total: usize,
+    security: usize,
+}
+
+/// Advisory facts per (name, arch, evr), over every repository's updateinfo.
+#[derive(Default)]
+struct AdvisoryIndex {
+    by_build: HashMap<(String, String, String), AdvisoryFacts>,
+}
+
+impl AdvisoryIndex {
+    fn get(&self, name: &str, arch: &str, evr: &str) -> Option<&AdvisoryFacts> {
+        self.by_build
+            .get(&(name.to_owned(), arch.to_owned(), evr.to_owned()))
+    }
+
+    /// Reads one updateinfo, keeping the builds of `names` only.
+    fn read(
+        &mut self,
+        path: &Path,
+        names: &HashSet<&str>,
+    ) -> Result<AdvisoryCount, RpmInventoryError> {
+        let bytes = read_file(path)?;
+        let repodata_error = |source| RpmInventoryError::Repodata {
+            path: path.to_owned(),
+            source,
+        };
+        let mut count = AdvisoryCount::default();
+        for advisory in UpdateinfoReader::from_bytes(&bytes).map_err(repodata_error)? {
+            let advisory = advisory.map_err(repodata_error)?;
+            count.total += 1;
+            let facts = advisory_facts(&advisory);
+            if facts.classification == Classification::Security {
+                count.security += 1;
+            }
+            for package in advisory.packages() {
+                if !names.contains(package.name.as_str()) {
+                    continue;
+                }
+                let key = (
+                    package.name.clone(),
+                    package.arch.clone(),
+                    evr_string(package.epoch, &package.version, &package.release),
+                );
+                let mut facts = facts.clone();
+                facts.reboot_suggested = package.reboot_suggested;
+                match self.by_build.get(&key) {
+                    Some(known) if known.strength() >= facts.strength() => {}
+                    _ => {
+                        self.by_build.insert(key, facts);
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+fn advisory_facts(advisory: &Advisory) -> AdvisoryFacts {
+    AdvisoryFacts {
+        id: advisory.id.clone(),
+        classification: classification(&advisory.kind),
+        severity: advisory
+            .severity
+            .as_deref()
+            .map_or(Severity::Unspecified, Severity::from_vendor_label),
+        issued: advisory.issued.map(utc_day),
+        cves: advisory.cves().map(str::to_owned).collect(),
+        reboot_suggested: advisory.reboot_suggested(),
+    }
+}
+
+fn classification(kind: &AdvisoryKind) -> Classification {
+    match kind {
+        AdvisoryKind::Security => Classification::Security,
+        AdvisoryKind::Bugfix => Classification::Bugfix,
+        AdvisoryKind::Enhancement => Classification::Enhancement,
+        AdvisoryKind::NewPackage => Classification::NewPackage,
+        AdvisoryKind::Other(kind) if kind.eq_ignore_ascii_case("recommended") => {
+            Classification::Bugfix
+        }
+        AdvisoryKind::Other(kind) if kind.eq_ignore_ascii_case("feature") => {
+            Classification::Enhancement
+        }
+        AdvisoryKind::Other(_) => Classification::Other,
+    }
+}
+
+/// Known versions deduplicated by (name, arch, version) across repositories.
+#[derive(Default)]
+struct KnownVersions {
+    by_key: HashMap<(String, String, String), Update>,
+}
+
+impl KnownVersions {
+    fn add(&mut self, update: Update) {
+        let key = (
+            update.name.clone(),
+            update.arch.clone(),
+            update.version.clone(),
+        );
+        match self.by_key.get_mut(&key) {
+            None => {
+                self.by_key.insert(key, update);
+            }
+            // Advisories are looked up across repositories, so duplicates
+            // carry the same advisory; only the listing date can differ.
+            Some(known) => known.release_date = known.release_date.min(update.release_date),
+        }
+    }
+
+    fn into_updates(self) -> Vec<Update> {
+        let mut updates: Vec<Update> = self.by_key.into_values().collect();
+        updates.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+        updates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suse_patch_kinds_map_to_the_core_classifications() {
+        let other = |kind: &str| classification(&AdvisoryKind::Other(kind.to_owned()));
+        assert_eq!(other("recommended"), Classification::Bugfix);
+        assert_eq!(other("feature"), Classification::Enhancement);
+        assert_eq!(other("optional"), Classification::Other);
+        assert_eq!(
+            classification(&AdvisoryKind::Security),
+            Classification::Security
+        );
+    }
+
+    #[test]
+    fn the_strongest_advisory_for_a_build_wins() {
+        let facts = |classification, severity, day: &str| AdvisoryFacts {
+            id: String::new(),
+            classification,
+            severity,
+            issued: Some(day.parse().unwrap()),
+            cves: Vec::new(),
+            reboot_suggested: false,
+        };
+        let bugfix = facts(Classification::Bugfix, Severity::Critical, "2024-01-01");
+        let low = facts(Classification::Security, Severity::Low, "2024-01-01");
+        let high = facts(Classification::Security, Severity::Important, "2024-02-01");
+        let high_earlier = facts(Classification::Security, Severity::Important, "2024-01-15");
+        assert!(low.strength() > bugfix.strength());
+        assert!(high.strength() > low.strength());
+        assert!(high_earlier.strength() > high.strength());
+    }
+}
