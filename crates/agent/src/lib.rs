@@ -8,7 +8,9 @@
 //! apt/dnf/zypper arrives with the package-manager drivers.
 
 pub mod apt;
+pub mod driver;
 pub mod facts;
+pub mod install;
 pub mod report;
 pub mod root;
 pub mod rpm;

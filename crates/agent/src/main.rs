@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
+use patchline_agent::install::{self, Hooks, InstallOptions, RebootOption};
 use patchline_agent::{NodeRoot, ScanOptions, report, scan};
 use patchline_core::baseline::Baseline;
 
@@ -43,6 +45,48 @@ enum Command {
         #[arg(long)]
         fail_if_non_compliant: bool,
     },
+    /// Install the approved updates (or an override list) on the node at
+    /// ROOT, then print per-package results and the resulting compliance.
+    /// Exits 1 when the install was aborted or a package failed.
+    Install {
+        /// The node's root filesystem (the live host by default).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Baseline YAML file; the OS family's default baseline when absent.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// File of `name[:arch]=version` lines installed instead of the
+        /// baseline's targets.
+        #[arg(long)]
+        override_list: Option<PathBuf>,
+        /// Reboot when the install leaves a reboot pending, or never.
+        #[arg(long, value_enum, default_value = "reboot-if-needed")]
+        reboot: RebootOption,
+        /// Command (sh -c) that reboots; default `shutdown -r now` on `/`.
+        #[arg(long)]
+        reboot_command: Option<String>,
+        /// Command (sh -c) run before the install; failure aborts it.
+        #[arg(long)]
+        pre_patch: Option<String>,
+        /// Command (sh -c) run after the install.
+        #[arg(long)]
+        post_patch: Option<String>,
+        /// Snapshot/backup command (sh -c) run first; failure aborts.
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// Time limit of each hook, in seconds.
+        #[arg(long, default_value_t = 600)]
+        hook_timeout: u64,
+        /// Refresh repository metadata first, with this time limit in seconds.
+        #[arg(long)]
+        refresh: Option<u64>,
+        /// Evaluate as of this instant (RFC 3339), instead of now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,14 +109,7 @@ fn run() -> Result<ExitCode> {
             all,
             fail_if_non_compliant,
         } => {
-            let baseline = baseline
-                .map(|path| {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading baseline {}", path.display()))?;
-                    Baseline::from_yaml(&text)
-                        .with_context(|| format!("baseline {}", path.display()))
-                })
-                .transpose()?;
+            let baseline = baseline.map(|path| read_baseline(&path)).transpose()?;
             let options = ScanOptions {
                 baseline,
                 now: at.unwrap_or_else(Timestamp::now),
@@ -92,5 +129,75 @@ fn run() -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Install {
+            root,
+            baseline,
+            override_list,
+            reboot,
+            reboot_command,
+            pre_patch,
+            post_patch,
+            snapshot,
+            hook_timeout,
+            refresh,
+            at,
+            json,
+        } => {
+            let override_list = override_list
+                .map(|path| {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading override list {}", path.display()))?;
+                    install::parse_override_list(&text)
+                        .with_context(|| format!("override list {}", path.display()))
+                })
+                .transpose()?;
+            let options = InstallOptions {
+                baseline: baseline.map(|path| read_baseline(&path)).transpose()?,
+                now: at.unwrap_or_else(Timestamp::now),
+                override_list,
+                reboot,
+                hooks: Hooks {
+                    snapshot,
+                    pre_patch,
+                    post_patch,
+                    reboot: reboot_command,
+                },
+                hook_timeout: Duration::from_secs(hook_timeout),
+                refresh: refresh.map(Duration::from_secs),
+                ..InstallOptions::default()
+            };
+            run_install(InstallArgs {
+                root,
+                options,
+                json,
+            })
+        }
     }
+}
+
+fn read_baseline(path: &std::path::Path) -> Result<Baseline> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading baseline {}", path.display()))?;
+    Baseline::from_yaml(&text).with_context(|| format!("baseline {}", path.display()))
+}
+
+struct InstallArgs {
+    root: PathBuf,
+    options: InstallOptions,
+    json: bool,
+}
+
+fn run_install(args: InstallArgs) -> Result<ExitCode> {
+    let report = install::install(&NodeRoot::new(&args.root), &args.options)
+        .with_context(|| format!("installing on {}", args.root.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", install::render(&report));
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

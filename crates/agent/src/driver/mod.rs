@@ -1,0 +1,154 @@
+//! Package-manager drivers behind one trait, [`PackageDriver`]: what the
+//! install flow asks of apt/dpkg today and of dnf/rpm and zypper/rpm next.
+//!
+//! The trait is shaped by the three tools:
+//!
+//! - *refresh* with a timeout: `apt-get update`, `dnf makecache`,
+//!   `zypper refresh`;
+//! - *install exact versions* (`name=version` for apt and zypper,
+//!   `name-version` for dnf), never "upgrade everything", while the
+//!   rejected (`block`) names are kept back: apt holds them (`apt-mark
+//!   hold`) for the call and restores the holds after, dnf passes
+//!   `--exclude`, zypper adds and removes locks;
+//! - *repair* an interrupted run: `dpkg --configure -a`; for rpm families
+//!   `dnf`/`zypper` have no half-configured state, a repair is
+//!   `rpm --rebuilddb` plus finishing transactions (`yum-complete-transaction`
+//!   style), still to be written;
+//! - a result *per target*, because one failing package must not mark the
+//!   others failed although the tools are transactional per call.
+//!
+//! Reading the inventory stays with the scan (databases read directly).
+
+pub mod apt;
+pub mod command;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use command::{CommandRecord, SpawnError};
+
+/// One exact version to install.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Target {
+    pub name: String,
+    /// The package's architecture; `all`/`noarch` or empty match any.
+    pub arch: String,
+    pub version: String,
+}
+
+/// What became of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum TargetOutcome {
+    /// The node now has exactly this version, fully installed.
+    Installed,
+    /// The install was attempted and the package is not at the version.
+    Failed { reason: String },
+    /// Not attempted (e.g. the package is not on the node).
+    Skipped { reason: String },
+}
+
+/// The result of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TargetResult {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(flatten)]
+    pub outcome: TargetOutcome,
+}
+
+/// What a repair of an interrupted package-manager run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Repair {
+    pub command: CommandRecord,
+    /// Packages still mid-operation after the repair (`name:arch state`).
+    pub still_interrupted: Vec<String>,
+}
+
+impl Repair {
+    /// The tool succeeded and nothing is left mid-operation.
+    pub fn succeeded(&self) -> bool {
+        self.command.succeeded() && self.still_interrupted.is_empty()
+    }
+}
+
+/// What an install call did, target by target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstallOutcome {
+    /// One per target, in the order given.
+    pub results: Vec<TargetResult>,
+    /// Every package-manager command run, in order.
+    pub commands: Vec<CommandRecord>,
+    /// Repairs run after failed calls, to leave the database consistent.
+    pub repairs: Vec<Repair>,
+    /// Names held (excluded) for the install and released after it.
+    pub held: Vec<String>,
+}
+
+/// Why a driver operation failed as a whole. Per-package failures are not
+/// errors: they are [`TargetOutcome::Failed`].
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("{}", .0.failure_summary())]
+    Failed(CommandRecord),
+    #[error("{action}: {message}")]
+    Setup { action: String, message: String },
+    #[error("reading the package database: {0}")]
+    Database(String),
+}
+
+/// Time limits of the driver's commands.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverTimeouts {
+    /// Each install call (and each repair).
+    pub install: Duration,
+    /// Holds, queries and other short calls.
+    pub short: Duration,
+}
+
+impl Default for DriverTimeouts {
+    fn default() -> DriverTimeouts {
+        DriverTimeouts {
+            install: Duration::from_secs(3600),
+            short: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A package manager working on one node root.
+pub trait PackageDriver {
+    /// `apt`, `dnf` or `zypper`.
+    fn name(&self) -> &'static str;
+
+    /// Fetches repository metadata again; fails (changing nothing the scan
+    /// reads) when a repository cannot be read or `timeout` passes.
+    fn refresh(&self, timeout: Duration) -> Result<CommandRecord, DriverError>;
+
+    /// Names currently held (excluded from changes) on the node.
+    fn held(&self) -> Result<Vec<String>, DriverError>;
+
+    /// Holds (excludes) these names from any change.
+    fn hold(&self, names: &[String]) -> Result<CommandRecord, DriverError>;
+
+    /// Releases holds on these names.
+    fn unhold(&self, names: &[String]) -> Result<CommandRecord, DriverError>;
+
+    /// Installs exactly these versions and nothing newer or unrelated, with
+    /// `excluded` names held during the call and their holds restored after.
+    /// A failing package is reported failed alone.
+    fn install_exact(
+        &self,
+        targets: &[Target],
+        excluded: &[String],
+    ) -> Result<InstallOutcome, DriverError>;
+
+    /// Finishes an interrupted run (`dpkg --configure -a`).
+    fn repair(&self) -> Result<Repair, DriverError>;
+}

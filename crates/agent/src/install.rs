@@ -1,0 +1,433 @@
+//! The install flow on one node: scan → repair an interrupted run →
+//! snapshot → pre-patch hook → install exactly the approved (or
+//! override-listed) versions with the rejected `block` packages held →
+//! post-patch hook → rescan with `failed` marks → reboot decision.
+//!
+//! A failing snapshot or pre-patch hook aborts before anything is installed
+//! (the report says which phase); an unreadable database, a broken
+//! repository or a failed refresh is an [`InstallError`] and nothing on the
+//! node has changed. A package that fails to install is reported failed
+//! alone and evaluated `failed`.
+//!
+//! Reboot: with [`RebootOption::RebootIfNeeded`] the reboot command runs
+//! when the node's reboot-required marker is set or an installed target
+//! suggested a reboot; the compliance is then reported as it will be after
+//! the reboot. With [`RebootOption::NoReboot`] (or when the reboot command
+//! fails) those packages are reported `installed-pending-reboot`.
+
+mod hooks;
+mod override_list;
+mod render;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use patchline_core::baseline::{Baseline, RejectedAction};
+use patchline_core::compliance::{
+    EvaluationInput, InstallTarget, NodeCompliance, UpdateVerdict, utc_day,
+};
+use patchline_core::package::PackageRef;
+use serde::Serialize;
+
+pub use hooks::{HookRun, Phase, run_hook};
+pub use override_list::{OverrideListError, parse_override_list};
+pub use render::render;
+
+use crate::apt::{self, InterruptedPackage};
+use crate::driver::apt::AptDriver;
+use crate::driver::{
+    CommandRecord, DriverError, DriverTimeouts, PackageDriver, Repair, SpawnError, Target,
+    TargetOutcome, TargetResult,
+};
+use crate::facts::read_facts;
+use crate::root::NodeRoot;
+use crate::scan::{ScanError, ScanOptions, scan};
+
+/// Whether the agent may reboot the node after installing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootOption {
+    /// Run the reboot command when the install leaves a reboot pending.
+    #[default]
+    RebootIfNeeded,
+    /// Never reboot; report `installed-pending-reboot`.
+    NoReboot,
+}
+
+/// Operator commands run around the install (`sh -c`).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub snapshot: Option<String>,
+    pub pre_patch: Option<String>,
+    pub post_patch: Option<String>,
+    /// The reboot; `None` on the live host means `shutdown -r now`, on any
+    /// other root that no reboot can be done (reported).
+    pub reboot: Option<String>,
+}
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// `None`: the node's family default.
+    pub baseline: Option<Baseline>,
+    pub now: Timestamp,
+    /// Replaces the baseline's install targets.
+    pub override_list: Option<Vec<Target>>,
+    pub reboot: RebootOption,
+    pub hooks: Hooks,
+    /// Each hook's time limit.
+    pub hook_timeout: Duration,
+    /// Refresh repository metadata first, within this time.
+    pub refresh: Option<Duration>,
+    pub timeouts: DriverTimeouts,
+}
+
+impl Default for InstallOptions {
+    fn default() -> InstallOptions {
+        InstallOptions {
+            baseline: None,
+            now: Timestamp::now(),
+            override_list: None,
+            reboot: RebootOption::default(),
+            hooks: Hooks::default(),
+            hook_timeout: Duration::from_secs(600),
+            refresh: None,
+            timeouts: DriverTimeouts::default(),
+        }
+    }
+}
+
+/// Why the install could not run; nothing was installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("scan: {0}")]
+    Scan(#[from] ScanError),
+    #[error("refreshing repository metadata: {0}")]
+    Refresh(DriverError),
+    #[error("package manager: {0}")]
+    Driver(#[from] DriverError),
+    #[error("hook: {0}")]
+    Hook(#[from] SpawnError),
+}
+
+/// Why the install stopped before installing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Abort {
+    pub phase: Phase,
+    pub reason: String,
+}
+
+/// What the reboot step decided and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "reboot")]
+pub enum RebootOutcome {
+    NotNeeded,
+    /// Needed, and the reboot command succeeded.
+    Rebooted,
+    /// Needed but not done (`no-reboot`, no command, or the command failed).
+    Pending {
+        reason: String,
+    },
+}
+
+/// One target's result, with what the evaluation knew of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PackageResult {
+    #[serde(flatten)]
+    pub result: TargetResult,
+    pub reboot_suggested: bool,
+}
+
+/// The result of one install run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct InstallReport {
+    pub root: String,
+    pub baseline: String,
+    pub driver: &'static str,
+    pub refresh: Option<CommandRecord>,
+    /// What an earlier, interrupted run had left mid-operation.
+    pub interrupted: Vec<InterruptedPackage>,
+    /// The repair of that interrupted run.
+    pub repair: Option<Repair>,
+    /// Set when the snapshot or pre-patch hook stopped the install.
+    pub aborted: Option<Abort>,
+    pub hooks: Vec<HookRun>,
+    /// Rejected (`block`) packages held during the install.
+    pub held: Vec<String>,
+    pub packages: Vec<PackageResult>,
+    pub commands: Vec<CommandRecord>,
+    /// Repairs run after failed install calls.
+    pub repairs: Vec<Repair>,
+    pub reboot: RebootOutcome,
+    /// The node's compliance after the install.
+    pub compliance: NodeCompliance<'static>,
+}
+
+impl InstallReport {
+    /// Whether every target installed and no phase failed.
+    pub fn succeeded(&self) -> bool {
+        self.aborted.is_none()
+            && self.hooks.iter().all(HookRun::succeeded)
+            && self
+                .packages
+                .iter()
+                .all(|p| !matches!(p.result.outcome, TargetOutcome::Failed { .. }))
+            && self.repair.as_ref().is_none_or(Repair::succeeded)
+    }
+}
+
+/// Runs the install flow on the Debian-family node at `root`.
+pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallReport, InstallError> {
+    let driver = AptDriver::new(root, options.timeouts)?;
+    let refresh = match options.refresh {
+        Some(timeout) => Some(driver.refresh(timeout).map_err(InstallError::Refresh)?),
+        None => None,
+    };
+    let scan_options = ScanOptions {
+        baseline: options.baseline.clone(),
+        now: options.now,
+    };
+    let mut before = scan(root, &scan_options)?;
+    let interrupted = std::mem::take(&mut before.interrupted);
+    let repair = if interrupted.is_empty() {
+        None
+    } else {
+        let repair = driver.repair()?;
+        before = scan(root, &scan_options)?;
+        Some(repair)
+    };
+    let baseline = options
+        .baseline
+        .clone()
+        .unwrap_or_else(|| Baseline::default_for(before.facts.os.family));
+    let inventory = apt::read_inventory(root).map_err(ScanError::from)?;
+    let (targets, skipped) = choose_targets(options, &before.compliance, &inventory.installed);
+    let excluded = blocked_names(&baseline, &before.facts.os, &inventory, options.now)?;
+
+    let mut report = InstallReport {
+        root: root.path().display().to_string(),
+        baseline: baseline.name.clone(),
+        driver: driver.name(),
+        refresh,
+        interrupted,
+        repair,
+        aborted: None,
+        hooks: Vec::new(),
+        held: Vec::new(),
+        packages: skipped,
+        commands: Vec::new(),
+        repairs: Vec::new(),
+        reboot: RebootOutcome::NotNeeded,
+        compliance: before.compliance.clone(),
+    };
+    let mut failed = Vec::new();
+    if !targets.is_empty() {
+        for (phase, script) in [
+            (Phase::Snapshot, &options.hooks.snapshot),
+            (Phase::PrePatch, &options.hooks.pre_patch),
+        ] {
+            let Some(script) = script else { continue };
+            let run = run_hook(phase, script, root, options.hook_timeout)?;
+            let reason = (!run.succeeded()).then(|| run.record.failure_summary());
+            report.hooks.push(run);
+            if let Some(reason) = reason {
+                report.aborted = Some(Abort { phase, reason });
+                return Ok(report);
+            }
+        }
+        let plain: Vec<Target> = targets.iter().map(|(t, _)| t.clone()).collect();
+        let outcome = driver.install_exact(&plain, &excluded)?;
+        report.held = outcome.held;
+        report.commands = outcome.commands;
+        report.repairs = outcome.repairs;
+        for (result, (_, reboot_suggested)) in outcome.results.into_iter().zip(&targets) {
+            if matches!(result.outcome, TargetOutcome::Failed { .. }) {
+                failed.push(PackageRef::named(result.target.name.clone()));
+            }
+            report.packages.push(PackageResult {
+                result,
+                reboot_suggested: *reboot_suggested,
+            });
+        }
+        if let Some(script) = &options.hooks.post_patch {
+            report.hooks.push(run_hook(
+                Phase::PostPatch,
+                script,
+                root,
+                options.hook_timeout,
+            )?);
+        }
+    }
+
+    let facts = read_facts(root).map_err(ScanError::from)?;
+    let suggested: Vec<&str> = report
+        .packages
+        .iter()
+        .filter(|p| p.reboot_suggested && p.result.outcome == TargetOutcome::Installed)
+        .map(|p| p.result.target.name.as_str())
+        .collect();
+    let needed = facts.reboot_required || !suggested.is_empty();
+    report.reboot = if !needed {
+        RebootOutcome::NotNeeded
+    } else {
+        reboot(root, options, &mut report.hooks)?
+    };
+    let pending_reboot: Vec<PackageRef> = match report.reboot {
+        RebootOutcome::Pending { .. } => facts
+            .reboot_required_packages
+            .iter()
+            .map(String::as_str)
+            .chain(suggested)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(PackageRef::named)
+            .collect(),
+        RebootOutcome::NotNeeded | RebootOutcome::Rebooted => Vec::new(),
+    };
+    let mut after = apt::read_inventory(root).map_err(ScanError::from)?;
+    keep_failed_at_previous_version(&mut after.installed, &inventory.installed, &report.packages);
+    let inventory = after;
+    report.compliance = baseline
+        .evaluator()
+        .map_err(ScanError::from)?
+        .evaluate(&EvaluationInput {
+            os: &facts.os,
+            installed: &inventory.installed,
+            updates: &inventory.updates,
+            failed: &failed,
+            pending_reboot: &pending_reboot,
+            today: utc_day(options.now),
+        })
+        .map_err(ScanError::from)?
+        .into_owned();
+    Ok(report)
+}
+
+/// A target whose install failed half-way (unpacked or half-configured at
+/// the new version) is not installed: it is evaluated at the version it
+/// had before, so its failed mark makes it `failed` instead of `installed`.
+fn keep_failed_at_previous_version(
+    installed: &mut [patchline_core::package::InstalledPackage],
+    before: &[patchline_core::package::InstalledPackage],
+    results: &[PackageResult],
+) {
+    for result in results {
+        if !matches!(result.result.outcome, TargetOutcome::Failed { .. }) {
+            continue;
+        }
+        let target = &result.result.target;
+        for package in installed.iter_mut().filter(|p| p.name == target.name) {
+            let previous = before
+                .iter()
+                .find(|old| old.name == package.name && old.arch == package.arch);
+            if let Some(previous) = previous.filter(|_| package.version == target.version) {
+                package.version.clone_from(&previous.version);
+            }
+        }
+    }
+}
+
+/// The targets to install (with their reboot suggestion) and the override
+/// entries skipped because the package is not on the node.
+fn choose_targets(
+    options: &InstallOptions,
+    compliance: &NodeCompliance<'_>,
+    installed: &[patchline_core::package::InstalledPackage],
+) -> (Vec<(Target, bool)>, Vec<PackageResult>) {
+    let Some(overrides) = &options.override_list else {
+        let targets = compliance
+            .to_install
+            .iter()
+            .map(|t: &InstallTarget<'_>| {
+                let target = Target {
+                    name: t.name.to_string(),
+                    arch: t.arch.to_string(),
+                    version: t.version.to_string(),
+                };
+                (target, t.reboot_suggested)
+            })
+            .collect();
+        return (targets, Vec::new());
+    };
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    for target in overrides {
+        let on_node = installed
+            .iter()
+            .any(|p| p.name == target.name && (target.arch.is_empty() || p.arch == target.arch));
+        if on_node {
+            let reboot_suggested = compliance.to_install.iter().any(|t| {
+                t.name == target.name && t.version == target.version && t.reboot_suggested
+            });
+            targets.push((target.clone(), reboot_suggested));
+        } else {
+            skipped.push(PackageResult {
+                result: TargetResult {
+                    target: target.clone(),
+                    outcome: TargetOutcome::Skipped {
+                        reason: "not installed on the node: the override list only updates installed packages".to_owned(),
+                    },
+                },
+                reboot_suggested: false,
+            });
+        }
+    }
+    (targets, skipped)
+}
+
+/// Installed packages with a version the baseline rejects with `block`:
+/// held during the install so no dependency resolution moves them.
+fn blocked_names(
+    baseline: &Baseline,
+    os: &patchline_core::os::OsInfo,
+    inventory: &apt::AptInventory,
+    now: Timestamp,
+) -> Result<Vec<String>, ScanError> {
+    if baseline.rejected_patches.action != RejectedAction::Block {
+        return Ok(Vec::new());
+    }
+    let evaluator = baseline.evaluator()?;
+    let today = utc_day(now);
+    let names: BTreeSet<String> = inventory
+        .updates
+        .iter()
+        .filter(|update| evaluator.verdict(update, os, today) == UpdateVerdict::Rejected)
+        .map(|update| update.name.clone())
+        .collect();
+    Ok(names.into_iter().collect())
+}
+
+fn reboot(
+    root: &NodeRoot,
+    options: &InstallOptions,
+    hooks: &mut Vec<HookRun>,
+) -> Result<RebootOutcome, InstallError> {
+    if options.reboot == RebootOption::NoReboot {
+        return Ok(RebootOutcome::Pending {
+            reason: "no-reboot was asked".to_owned(),
+        });
+    }
+    let command = match (&options.hooks.reboot, root.is_live_host()) {
+        (Some(command), _) => command.clone(),
+        (None, true) => "shutdown -r now".to_owned(),
+        (None, false) => {
+            return Ok(RebootOutcome::Pending {
+                reason: "no reboot command for a root other than /".to_owned(),
+            });
+        }
+    };
+    let run = run_hook(Phase::Reboot, &command, root, options.hook_timeout)?;
+    let outcome = if run.succeeded() {
+        RebootOutcome::Rebooted
+    } else {
+        RebootOutcome::Pending {
+            reason: run.record.failure_summary(),
+        }
+    };
+    hooks.push(run);
+    Ok(outcome)
+}
