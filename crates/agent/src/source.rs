@@ -40,7 +40,8 @@ pub struct Source {
     pub date: Option<Timestamp>,
     /// Package indexes read (apt: Packages files; rpm: 1, the primary).
     pub indexes: usize,
-    /// rpm: advisories in the repository's updateinfo; apt: none.
+    /// rpm: advisories in the repository's updateinfo, `None` when it has
+    /// none (its versions are all `other`); apt: `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advisories: Option<usize>,
 }

@@ -347,3 +347,57 @@ fn a_corrupt_cached_primary_is_a_clear_error_and_changes_nothing() {
         .collect();
     assert!(changed.is_empty(), "the scan changed {changed:?}");
 }
+
+#[test]
+fn a_version_in_two_dnf_repositories_is_known_once_with_the_advisory_of_either() {
+    let dir = ok(tempfile::tempdir());
+    let kits = ok(RpmRepository::new(
+        dir.path().join("kits"),
+        UpdateinfoStyle::RedHat,
+    ));
+    let mirror = ok(RpmRepository::new(
+        dir.path().join("mirror"),
+        UpdateinfoStyle::RedHat,
+    ));
+    let root = ok(DnfRoot::create(
+        dir.path().join("node"),
+        &DnfRootOptions {
+            repositories: vec![
+                RpmRepoEntry::new("kits", &kits),
+                // A repo id with dashes: dnf's cache directory adds one more.
+                RpmRepoEntry::new("kits-mirror-2", &mirror),
+            ],
+            ..DnfRootOptions::default()
+        },
+    ));
+    let rpms = dir.path().join("rpms");
+    let v1 = ok(RpmPackage::new("kit-ssl", "3.0.7").build(&rpms));
+    let v2 = ok(RpmPackage::new("kit-ssl", "3.0.7")
+        .release("2")
+        .build(&rpms));
+    ok(kits.publish(&[&v1.path], &[]));
+    ok(mirror.publish(&[&v1.path], &[]));
+    ok(root.refresh());
+    ok(root.install(&["kit-ssl"]));
+    let fix = Advisory::security("RLSA-2024:0002", "Critical", at("2024-01-10T09:00:00Z"))
+        .with_packages([&v2]);
+    ok(kits.publish(&[&v1.path, &v2.path], &[fix]));
+    ok(mirror.publish(&[&v1.path, &v2.path], &[]));
+    ok(root.refresh());
+
+    let report = scan_with(root.path(), None);
+    let sources: Vec<_> = report
+        .sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.security, s.advisories))
+        .collect();
+    assert_eq!(
+        sources,
+        [("kits", true, Some(1)), ("kits-mirror-2", false, None)]
+    );
+    assert_eq!(report.known_versions, 2, "v1 and v2, each once");
+    let ssl = package(&report, "kit-ssl");
+    assert_eq!(ssl.state, PackageState::Missing);
+    assert_eq!(ssl.approved_version.as_deref(), Some("3.0.7-2"));
+    assert_eq!(ssl.advisory_id.as_deref(), Some("RLSA-2024:0002"));
+}

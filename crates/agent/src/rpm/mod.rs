@@ -89,8 +89,8 @@ pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError
     for repo in &repos {
         let repomd = read_repomd(repo)?;
         let count = match repomd.get("updateinfo") {
-            Some(data) => advisories.read(&repo.data_file(&data.location_href), &names)?,
-            None => AdvisoryCount::default(),
+            Some(data) => Some(advisories.read(&repo.data_file(&data.location_href), &names)?),
+            None => None,
         };
         repomds.push((repomd, count));
     }
@@ -138,10 +138,10 @@ pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError
                 CacheKind::Zypper => PackageManager::Zypper,
             },
             name: repo.id.clone(),
-            security: count.security > 0,
+            security: count.is_some_and(|c| c.security > 0),
             date: data.timestamp.and_then(timestamp_of),
             indexes: 1,
-            advisories: Some(count.total),
+            advisories: count.map(|c| c.total),
         });
     }
 
