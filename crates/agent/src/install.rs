@@ -109,6 +109,12 @@ pub enum InstallError {
     Driver(#[from] DriverError),
     #[error("hook: {0}")]
     Hook(#[from] SpawnError),
+    #[error(
+        "{family} nodes cannot be installed on yet: the apt/dpkg driver serves Debian and Ubuntu; the dnf and zypper drivers are still to come"
+    )]
+    UnsupportedFamily {
+        family: patchline_core::os::OsFamily,
+    },
 }
 
 /// Why the install stopped before installing anything.
@@ -182,6 +188,10 @@ impl InstallReport {
 
 /// Runs the install flow on the Debian-family node at `root`.
 pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallReport, InstallError> {
+    let family = read_facts(root).map_err(ScanError::from)?.os.family;
+    if !family.is_debian_like() {
+        return Err(InstallError::UnsupportedFamily { family });
+    }
     let driver = AptDriver::new(root, options.timeouts)?;
     let refresh = match options.refresh {
         Some(timeout) => Some(driver.refresh(timeout).map_err(InstallError::Refresh)?),
@@ -192,7 +202,10 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         now: options.now,
     };
     let mut before = scan(root, &scan_options)?;
-    let interrupted = std::mem::take(&mut before.interrupted);
+    // The driver's view, not the scan's: the scan reads the status file,
+    // while a killed run may have left its latest states only in the
+    // package manager's journal.
+    let interrupted = driver.interrupted()?;
     let repair = if interrupted.is_empty() {
         None
     } else {

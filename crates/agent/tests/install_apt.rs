@@ -4,13 +4,15 @@
 //! run, hooks that abort, the reboot decision, and broken inputs that change
 //! nothing.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use jiff::Timestamp;
 use patchline_agent::NodeRoot;
 use patchline_agent::driver::TargetOutcome;
 use patchline_agent::install::{
-    Hooks, InstallError, InstallOptions, InstallReport, Phase, RebootOption, RebootOutcome,
+    self, Hooks, InstallError, InstallOptions, InstallReport, Phase, RebootOption, RebootOutcome,
     install, parse_override_list,
 };
 use patchline_core::baseline::Baseline;
@@ -354,6 +356,75 @@ fn an_interrupted_install_is_detected_repaired_and_reported() {
         "the repair completed the install"
     );
     assert!(report.succeeded());
+}
+
+#[test]
+fn an_install_killed_during_dpkg_is_repaired_on_the_next_run() {
+    let mut node = Node::new(&[pkg("kit-ssl", "1.0-1")]);
+    // The postinst hangs while the root has /slow: the install is killed
+    // there, as a reboot or an OOM kill would stop it.
+    node.publish(
+        &[pkg("kit-ssl", "1.0-2").postinst("if [ -e /slow ]; then sleep 600; fi")],
+        &[],
+    );
+    let slow = node.root.path().join("slow");
+    ok(std::fs::write(&slow, b""));
+    let mut apt_get = ok(node.root.apt_get());
+    apt_get
+        .args(["install", "-y", "kit-ssl=1.0-2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = ok(apt_get.spawn());
+    // Wait (bounded, so a broken setup fails instead of hanging) until
+    // dpkg is inside the postinst, then kill apt-get, dpkg and the script.
+    let mut configuring = false;
+    for _ in 0..2400 {
+        // dpkg-query: dpkg keeps this state change in its journal.
+        let packages = ok(node.root.installed());
+        if packages
+            .iter()
+            .any(|p| p.name == "kit-ssl" && p.state == "half-configured")
+        {
+            configuring = true;
+            break;
+        }
+        assert!(ok(child.try_wait()).is_none(), "apt-get ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = ok(Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status());
+    assert!(killed.success());
+    ok(child.wait());
+    assert!(configuring, "dpkg never reached the postinst");
+    ok(std::fs::remove_file(&slow));
+
+    let report = node.install(&options());
+    assert_eq!(report.interrupted.len(), 1, "{report:#?}");
+    assert_eq!(report.interrupted[0].name, "kit-ssl");
+    assert_eq!(report.interrupted[0].state, "half-configured");
+    let repair = report.repair.as_ref().expect("a repair ran");
+    assert!(repair.succeeded(), "{repair:#?}");
+    assert_eq!(node.version("kit-ssl").as_deref(), Some("1.0-2"));
+    assert_eq!(state(&report, "kit-ssl"), PackageState::Installed);
+    assert!(report.succeeded());
+    assert!(install::render(&report).contains("repaired"));
+}
+
+#[test]
+fn an_rpm_family_root_is_refused_before_anything_runs() {
+    let dir = ok(tempfile::tempdir());
+    ok(std::fs::create_dir_all(dir.path().join("etc")));
+    ok(std::fs::write(
+        dir.path().join("etc/os-release"),
+        "ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n",
+    ));
+    let error = install(&NodeRoot::new(dir.path()), &options()).unwrap_err();
+    assert!(
+        matches!(error, InstallError::UnsupportedFamily { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]

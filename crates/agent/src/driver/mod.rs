@@ -28,6 +28,8 @@ use serde::Serialize;
 
 pub use command::{CommandRecord, SpawnError};
 
+use crate::apt::InterruptedPackage;
+
 /// One exact version to install.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -148,6 +150,10 @@ pub trait PackageDriver {
         targets: &[Target],
         excluded: &[String],
     ) -> Result<InstallOutcome, DriverError>;
+
+    /// Packages an interrupted run left mid-operation, as the package
+    /// manager sees them (for dpkg: its journal applied to the status).
+    fn interrupted(&self) -> Result<Vec<InterruptedPackage>, DriverError>;
 
     /// Finishes an interrupted run (`dpkg --configure -a`).
     fn repair(&self) -> Result<Repair, DriverError>;
