@@ -400,4 +400,22 @@ fn a_version_in_two_dnf_repositories_is_known_once_with_the_advisory_of_either()
     assert_eq!(ssl.state, PackageState::Missing);
     assert_eq!(ssl.approved_version.as_deref(), Some("3.0.7-2"));
     assert_eq!(ssl.advisory_id.as_deref(), Some("RLSA-2024:0002"));
+
+    // A removed repository's cache stays behind; it no longer counts.
+    ok(root.set_repositories(&[RpmRepoEntry::new("kits-mirror-2", &mirror)]));
+    let stale_kits_cache = ok(fs::read_dir(root.path().join("var/cache/dnf"))).any(|entry| {
+        let name = ok(entry).file_name().to_string_lossy().into_owned();
+        // `kits-<16 hex>`, not `kits-mirror-2-<16 hex>`.
+        name.starts_with("kits-") && name.len() == "kits-".len() + 16
+    });
+    assert!(stale_kits_cache, "dnf keeps the removed repository's cache");
+    let report = scan_with(root.path(), None);
+    let names: Vec<_> = report.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["kits-mirror-2"]);
+    let ssl = package(&report, "kit-ssl");
+    assert_eq!(
+        ssl.state,
+        PackageState::InstalledOther,
+        "no advisory: not approved"
+    );
 }

@@ -9,8 +9,13 @@
 //! Both hold `repomd.xml` and the files it names (`primary`, `updateinfo`,
 //! compressed), verified on testkit roots after `dnf makecache` and
 //! `zypper refresh`. yum's `var/cache/yum` (EL7, Amazon Linux 2) is not read.
+//!
+//! Caches outlive configuration (a removed or disabled repository keeps its
+//! cache directory), so when the root has `.repo` files (`etc/yum.repos.d`,
+//! `etc/zypp/repos.d`) only the caches of enabled repositories count. A root
+//! without any (an image with a bare cache) keeps every cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -21,6 +26,8 @@ use crate::root::NodeRoot;
 
 pub const DNF_CACHE: &str = "/var/cache/dnf";
 pub const ZYPPER_CACHE: &str = "/var/cache/zypp/raw";
+pub const DNF_REPOS: &str = "/etc/yum.repos.d";
+pub const ZYPPER_REPOS: &str = "/etc/zypp/repos.d";
 
 /// Which package manager's cache a repository was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -98,17 +105,29 @@ pub fn discover(root: &NodeRoot) -> Result<Vec<CachedRepo>, ListError> {
             }
         }
     }
-    repos.extend(dnf_newest.into_iter().map(|(id, (_, dir))| CachedRepo {
-        kind: CacheKind::Dnf,
-        id,
-        dir,
-    }));
+    let dnf_enabled = enabled_repo_ids(&root.join(DNF_REPOS))?;
+    repos.extend(
+        dnf_newest
+            .into_iter()
+            .filter(|(id, _)| dnf_enabled.as_ref().is_none_or(|ids| ids.contains(id)))
+            .map(|(id, (_, dir))| CachedRepo {
+                kind: CacheKind::Dnf,
+                id,
+                dir,
+            }),
+    );
+    let zypper_enabled = enabled_repo_ids(&root.join(ZYPPER_REPOS))?;
     for (dir_name, dir) in repodata_dirs(&root.join(ZYPPER_CACHE))? {
-        repos.push(CachedRepo {
-            kind: CacheKind::Zypper,
-            id: dir_name,
-            dir,
-        });
+        if zypper_enabled
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&dir_name))
+        {
+            repos.push(CachedRepo {
+                kind: CacheKind::Zypper,
+                id: dir_name,
+                dir,
+            });
+        }
     }
     repos.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
     Ok(repos)
@@ -144,6 +163,52 @@ fn repodata_dirs(cache: &Path) -> Result<Vec<(String, PathBuf)>, ListError> {
     Ok(dirs)
 }
 
+/// The enabled repository ids of the `.repo` files in `dir`; `None` when
+/// there are no `.repo` files. The format is plain INI: a `[id]` section
+/// per repository, `enabled=0` disables it (enabled is the default for dnf
+/// and zypper alike). Hand-read: only section names and one key matter.
+fn enabled_repo_ids(dir: &Path) -> Result<Option<HashSet<String>>, ListError> {
+    let list_error = |source| ListError {
+        path: dir.to_owned(),
+        source,
+    };
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(list_error(source)),
+    };
+    let mut any_file = false;
+    let mut enabled = HashSet::new();
+    for entry in listing {
+        let path = entry.map_err(list_error)?.path();
+        if path.extension().is_none_or(|ext| ext != "repo") {
+            continue;
+        }
+        // An unreadable .repo file is the package manager's problem too;
+        // it does not make the caches unreadable.
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        any_file = true;
+        let mut section: Option<(String, bool)> = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                enabled.extend(section.take().filter(|(_, on)| *on).map(|(id, _)| id));
+                section = Some((name.trim().to_owned(), true));
+            } else if let Some((key, value)) = line.split_once('=')
+                && let (Some((_, on)), "enabled") = (section.as_mut(), key.trim())
+            {
+                *on = !matches!(
+                    value.trim().to_ascii_lowercase().as_str(),
+                    "0" | "false" | "no"
+                );
+            }
+        }
+        enabled.extend(section.filter(|(_, on)| *on).map(|(id, _)| id));
+    }
+    Ok(any_file.then_some(enabled))
+}
+
 /// `<repoid>-<16 hex>` → `<repoid>` (repo ids may contain `-` themselves).
 fn dnf_repo_id(dir_name: &str) -> Option<&str> {
     let (id, hash) = dir_name.rsplit_once('-')?;
@@ -167,6 +232,30 @@ mod tests {
         assert_eq!(dnf_repo_id("baseos"), None);
         assert_eq!(dnf_repo_id("baseos-notahash"), None);
         assert_eq!(dnf_repo_id("-f96eb755c5a6d102"), None);
+    }
+
+    #[test]
+    fn only_enabled_repositories_count_when_repo_files_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(dir.path());
+        for id in ["baseos", "old", "off"] {
+            repodata(
+                &dir.path()
+                    .join(format!("var/cache/dnf/{id}-0123456789abcdef")),
+            );
+        }
+        let ids = |root: &NodeRoot| -> Vec<String> {
+            discover(root).unwrap().into_iter().map(|r| r.id).collect()
+        };
+        assert_eq!(ids(&root), ["baseos", "off", "old"], "no .repo files: all");
+        fs::create_dir_all(dir.path().join("etc/yum.repos.d")).unwrap();
+        fs::write(
+            dir.path().join("etc/yum.repos.d/rocky.repo"),
+            "[baseos]\nname=BaseOS\nbaseurl=file:///x\n\n[off]\nenabled = 0\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("etc/yum.repos.d/notes.txt"), "[old]\n").unwrap();
+        assert_eq!(ids(&root), ["baseos"]);
     }
 
     #[test]
