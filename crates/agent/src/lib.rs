@@ -4,8 +4,9 @@
 //! the live host, a directory for a test node or an image's filesystem), reads
 //! the node's facts and package inventory from under that root, and scans it
 //! against a baseline with the domain core. The package managers' own
-//! databases are read directly (fast, no subprocess); installing through
-//! apt/dnf/zypper arrives with the package-manager drivers.
+//! databases are read directly (fast, no subprocess); installing goes through
+//! the real package managers behind the [`driver::PackageDriver`] trait
+//! ([`install`] runs the whole flow).
 
 pub mod apt;
 pub mod driver;

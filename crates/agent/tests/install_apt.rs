@@ -605,3 +605,56 @@ fn directory_contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+#[test]
+fn the_install_command_prints_a_table_or_json_and_exits_by_outcome() {
+    let mut node = Node::new(&[pkg("kit-ssl", "1.0-1"), pkg("kit-bad", "1.0-1")]);
+    node.publish(
+        &[
+            pkg("kit-ssl", "1.0-2"),
+            pkg("kit-bad", "1.0-2").postinst("exit 1"),
+        ],
+        &[],
+    );
+    let overrides = node.marker("override.list");
+    ok(std::fs::write(&overrides, "kit-ssl=1.0-2\n"));
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_patchline-agent"));
+        command
+            .args(["install", "--root"])
+            .arg(node.root.path())
+            .args(["--at", NOW, "--reboot", "no-reboot"])
+            .args(extra);
+        ok(command.output())
+    };
+
+    let table = run(&["--override-list", &overrides.display().to_string()]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{table:?}");
+    assert!(text.contains("compliance NON-COMPLIANT"), "{text}");
+    let row = text
+        .lines()
+        .find(|line| line.starts_with("kit-ssl"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("1.0-2") && row.contains("installed"), "{row}");
+    assert!(
+        !text.lines().any(|line| line.starts_with("kit-bad")),
+        "{text}"
+    );
+
+    let json = run(&["--json"]);
+    assert_eq!(json.status.code(), Some(1), "a failed package: {json:?}");
+    let report: serde_json::Value = ok(serde_json::from_slice(&json.stdout));
+    let packages = report["packages"].as_array().expect("packages");
+    assert_eq!(packages.len(), 1, "{packages:?}");
+    assert_eq!(packages[0]["name"], "kit-bad");
+    assert_eq!(packages[0]["outcome"], "failed");
+    assert_eq!(report["compliance"]["state-counts"]["failed"], 1);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_patchline-agent"))
+        .args(["install", "--root", "/nonexistent-root"])
+        .output();
+    let bad = ok(bad);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("os-release"));
+}
