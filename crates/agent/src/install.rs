@@ -11,9 +11,10 @@
 //!
 //! Reboot: with [`RebootOption::RebootIfNeeded`] the reboot command runs
 //! when the node's reboot-required marker is set or an installed target
-//! suggested a reboot; the compliance is then reported as it will be after
-//! the reboot. With [`RebootOption::NoReboot`] (or when the reboot command
-//! fails) those packages are reported `installed-pending-reboot`.
+//! suggested a reboot, as the very last step; the compliance is then
+//! reported as it will be after the reboot. With [`RebootOption::NoReboot`]
+//! (or when the reboot command fails) those packages are reported
+//! `installed-pending-reboot`.
 
 mod hooks;
 mod override_list;
@@ -61,8 +62,8 @@ pub struct Hooks {
     pub snapshot: Option<String>,
     pub pre_patch: Option<String>,
     pub post_patch: Option<String>,
-    /// The reboot; `None` on the live host means `shutdown -r now`, on any
-    /// other root that no reboot can be done (reported).
+    /// The reboot, run last; `None` on the live host means `shutdown -r +1`,
+    /// on any other root that no reboot can be done (reported).
     pub reboot: Option<String>,
 }
 
@@ -284,39 +285,58 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         .map(|p| p.result.target.name.as_str())
         .collect();
     let needed = facts.reboot_required || !suggested.is_empty();
-    report.reboot = if !needed {
-        RebootOutcome::NotNeeded
-    } else {
-        reboot(root, options, &mut report.hooks)?
-    };
-    let pending_reboot: Vec<PackageRef> = match report.reboot {
-        RebootOutcome::Pending { .. } => facts
-            .reboot_required_packages
-            .iter()
-            .map(String::as_str)
-            .chain(suggested)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(PackageRef::named)
-            .collect(),
-        RebootOutcome::NotNeeded | RebootOutcome::Rebooted => Vec::new(),
-    };
+    let pending_marks: Vec<PackageRef> = facts
+        .reboot_required_packages
+        .iter()
+        .map(String::as_str)
+        .chain(suggested)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(PackageRef::named)
+        .collect();
     let mut after = apt::read_inventory(root).map_err(ScanError::from)?;
     keep_failed_at_previous_version(&mut after.installed, &inventory.installed, &report.packages);
-    let inventory = after;
-    report.compliance = baseline
-        .evaluator()
-        .map_err(ScanError::from)?
-        .evaluate(&EvaluationInput {
-            os: &facts.os,
-            installed: &inventory.installed,
-            updates: &inventory.updates,
-            failed: &failed,
-            pending_reboot: &pending_reboot,
-            today: utc_day(options.now),
-        })
-        .map_err(ScanError::from)?
-        .into_owned();
+    let evaluator = baseline.evaluator().map_err(ScanError::from)?;
+    let evaluate = |pending_reboot: &[PackageRef]| -> Result<NodeCompliance<'static>, ScanError> {
+        Ok(evaluator
+            .evaluate(&EvaluationInput {
+                os: &facts.os,
+                installed: &after.installed,
+                updates: &after.updates,
+                failed: &failed,
+                pending_reboot,
+                today: utc_day(options.now),
+            })?
+            .into_owned())
+    };
+    let command = reboot_command(root, options);
+    report.reboot = match (needed, options.reboot, command) {
+        (false, _, _) => RebootOutcome::NotNeeded,
+        (true, RebootOption::NoReboot, _) => RebootOutcome::Pending {
+            reason: "no-reboot was asked".to_owned(),
+        },
+        (true, RebootOption::RebootIfNeeded, None) => RebootOutcome::Pending {
+            reason: "no reboot command for a root other than /".to_owned(),
+        },
+        (true, RebootOption::RebootIfNeeded, Some(command)) => {
+            // The compliance as it will be after the reboot, computed before
+            // the reboot command runs: it is the last thing the agent does.
+            report.compliance = evaluate(&[])?;
+            let run = run_hook(Phase::Reboot, &command, root, options.hook_timeout)?;
+            let succeeded = run.succeeded();
+            let reason = run.record.failure_summary();
+            report.hooks.push(run);
+            if succeeded {
+                report.reboot = RebootOutcome::Rebooted;
+                return Ok(report);
+            }
+            RebootOutcome::Pending { reason }
+        }
+    };
+    report.compliance = match report.reboot {
+        RebootOutcome::Pending { .. } => evaluate(&pending_marks)?,
+        RebootOutcome::NotNeeded | RebootOutcome::Rebooted => evaluate(&[])?,
+    };
     Ok(report)
 }
 
@@ -414,33 +434,13 @@ fn blocked_names(
     Ok(names.into_iter().collect())
 }
 
-fn reboot(
-    root: &NodeRoot,
-    options: &InstallOptions,
-    hooks: &mut Vec<HookRun>,
-) -> Result<RebootOutcome, InstallError> {
-    if options.reboot == RebootOption::NoReboot {
-        return Ok(RebootOutcome::Pending {
-            reason: "no-reboot was asked".to_owned(),
-        });
+/// The configured reboot command; on the live host `shutdown -r +1` by
+/// default (a minute's delay, so the report still gets out); none for any
+/// other root.
+fn reboot_command(root: &NodeRoot, options: &InstallOptions) -> Option<String> {
+    match (&options.hooks.reboot, root.is_live_host()) {
+        (Some(command), _) => Some(command.clone()),
+        (None, true) => Some("shutdown -r +1".to_owned()),
+        (None, false) => None,
     }
-    let command = match (&options.hooks.reboot, root.is_live_host()) {
-        (Some(command), _) => command.clone(),
-        (None, true) => "shutdown -r now".to_owned(),
-        (None, false) => {
-            return Ok(RebootOutcome::Pending {
-                reason: "no reboot command for a root other than /".to_owned(),
-            });
-        }
-    };
-    let run = run_hook(Phase::Reboot, &command, root, options.hook_timeout)?;
-    let outcome = if run.succeeded() {
-        RebootOutcome::Rebooted
-    } else {
-        RebootOutcome::Pending {
-            reason: run.record.failure_summary(),
-        }
-    };
-    hooks.push(run);
-    Ok(outcome)
 }

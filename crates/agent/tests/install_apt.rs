@@ -516,6 +516,38 @@ fn the_reboot_command_runs_exactly_when_a_reboot_is_needed() {
 }
 
 #[test]
+fn a_failing_reboot_command_leaves_the_reboot_pending() {
+    let mut node = Node::new(&[pkg("kit-ssl", "1.0-1")]);
+    node.publish(&[pkg("kit-ssl", "1.0-2")], &[]);
+    // The marker was already there: a reboot is needed whatever installs.
+    let run = node.root.path().join("run");
+    ok(std::fs::create_dir_all(&run));
+    ok(std::fs::write(run.join("reboot-required"), ""));
+    ok(std::fs::write(
+        run.join("reboot-required.pkgs"),
+        "kit-ssl\n",
+    ));
+    let report = node.install(&InstallOptions {
+        hooks: Hooks {
+            reboot: Some("echo 'reboot refused' >&2; exit 1".to_owned()),
+            ..Hooks::default()
+        },
+        ..options()
+    });
+    assert_eq!(outcome(&report, "kit-ssl"), &TargetOutcome::Installed);
+    match &report.reboot {
+        RebootOutcome::Pending { reason } => assert!(reason.contains("reboot refused"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        state(&report, "kit-ssl"),
+        PackageState::InstalledPendingReboot
+    );
+    assert_eq!(report.hooks.last().map(|h| h.phase), Some(Phase::Reboot));
+    assert!(!report.succeeded());
+}
+
+#[test]
 fn a_broken_repository_is_a_clear_error_and_changes_nothing() {
     let mut node = Node::new(&[pkg("kit-ssl", "1.0-1")]);
     // A new Release whose Packages index does not match its hashes.

@@ -350,8 +350,7 @@ impl PackageDriver for AptDriver {
         // as an option, not `--error-on=any`, so older apt ignores it.
         update.args(["update", "-o", "APT::Update::Error-Mode=any"]);
         let record = command::run(&mut update, timeout)?;
-        let warned = record.stderr.lines().any(|line| line.starts_with("W:"));
-        if record.succeeded() && !warned {
+        if record.succeeded() {
             Ok(record)
         } else {
             Err(DriverError::Failed(record))
