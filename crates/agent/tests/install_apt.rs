@@ -17,8 +17,10 @@ use patchline_agent::install::{
 };
 use patchline_core::baseline::Baseline;
 use patchline_core::compliance::{ComplianceStatus, PackageState};
+use patchline_testkit::apt_repo::native_architecture;
 use patchline_testkit::{
-    AptRepository, AptRoot, AptRootOptions, AptSuite, BuiltDeb, DebPackage, PackageRoot,
+    AptRepository, AptRoot, AptRootOptions, AptSuite, BuiltDeb, DebPackage, HostSnapshot,
+    PackageRoot,
 };
 
 /// Unwraps with the error's `Display`: harness errors carry the failing
@@ -689,4 +691,71 @@ fn the_install_command_prints_a_table_or_json_and_exits_by_outcome() {
     let bad = ok(bad);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("os-release"));
+}
+
+#[test]
+fn both_architectures_install_by_name_and_arch_and_the_host_is_untouched() {
+    let host = ok(HostSnapshot::take());
+    let dir = ok(tempfile::tempdir());
+    let native = ok(native_architecture());
+    let foreign = if native == "i386" { "amd64" } else { "i386" };
+    let architectures = vec![native.clone(), foreign.to_owned()];
+    let lib = |arch: &str, version: &str, sub: &str| {
+        ok(DebPackage::new("kit-lib", version)
+            .arch(arch)
+            .multi_arch("same")
+            .build(&dir.path().join(sub)))
+    };
+    let v1 = [lib(&native, "1.0-1", "v1"), lib(foreign, "1.0-1", "v1")];
+    let v2 = [lib(&native, "1.0-2", "v2"), lib(foreign, "1.0-2", "v2")];
+    let mut repo = ok(AptRepository::with_architectures(
+        dir.path().join("repo"),
+        &architectures,
+    ));
+    let stable = AptSuite::new("stable")
+        .with_date(at("2024-01-10T10:00:00Z"))
+        .with_packages(&v1);
+    ok(repo.publish(std::slice::from_ref(&stable)));
+    let root = ok(AptRoot::create(
+        dir.path().join("node"),
+        &AptRootOptions {
+            architectures: architectures.clone(),
+            sources: repo.sources(),
+            ..AptRootOptions::default()
+        },
+    ));
+    ok(root.refresh());
+    ok(root.install(&[&format!("kit-lib:{native}"), &format!("kit-lib:{foreign}")]));
+    ok(repo.publish(&[
+        stable,
+        AptSuite::security("stable-security")
+            .with_date(at("2024-02-01T10:00:00Z"))
+            .with_packages(&v2),
+    ]));
+    ok(root.set_sources(&repo.sources()));
+    ok(root.refresh());
+
+    let report = ok(install(&NodeRoot::new(root.path()), &options()));
+    let mut installed: Vec<(&str, &TargetOutcome)> = report
+        .packages
+        .iter()
+        .map(|p| (p.result.target.arch.as_str(), &p.result.outcome))
+        .collect();
+    installed.sort_by_key(|(arch, _)| *arch);
+    let mut expected = vec![
+        (native.as_str(), &TargetOutcome::Installed),
+        (foreign, &TargetOutcome::Installed),
+    ];
+    expected.sort_by_key(|(arch, _)| *arch);
+    assert_eq!(installed, expected);
+    let versions: Vec<String> = ok(root.installed())
+        .into_iter()
+        .map(|p| format!("{}:{} {}", p.name, p.arch, p.version))
+        .collect();
+    assert!(
+        versions.iter().all(|v| v.ends_with(" 1.0-2")),
+        "{versions:?}"
+    );
+    assert_eq!(report.compliance.status, ComplianceStatus::Compliant);
+    assert_eq!(ok(host.changes()), Vec::<String>::new());
 }
