@@ -19,12 +19,13 @@ use patchline_core::package::{
 };
 use patchline_metadata::apt_packages::{PackagesError, PackagesIndex};
 use patchline_metadata::apt_release::{Release, ReleaseError, parse_release};
-use patchline_metadata::dpkg_status::{StatusError, parse_status};
+use patchline_metadata::dpkg_status::{InstalledPackage as DpkgEntry, StatusError, parse_status};
 use serde::Serialize;
 
 use crate::root::{NodeRoot, ReadError};
 
 pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+pub const DPKG_JOURNAL: &str = "/var/lib/dpkg/updates";
 pub const APT_LISTS: &str = "/var/lib/apt/lists";
 
 /// Why the Debian-family inventory could not be read.
@@ -109,14 +110,10 @@ pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError
 fn read_installed(
     root: &NodeRoot,
 ) -> Result<(Vec<InstalledPackage>, Vec<InterruptedPackage>), AptInventoryError> {
-    let bytes = root.read(DPKG_STATUS)?;
-    let entries = parse_status(&bytes).map_err(|source| AptInventoryError::Status {
-        path: root.join(DPKG_STATUS),
-        source,
-    })?;
+    let entries = read_dpkg_database(root)?;
     let mut installed = Vec::with_capacity(entries.len());
     let mut interrupted = Vec::new();
-    for entry in &entries {
+    for entry in entries {
         let arch = entry.architecture.as_deref().unwrap_or("").to_owned();
         if entry.status.is_interrupted() {
             interrupted.push(InterruptedPackage {
@@ -138,6 +135,59 @@ fn read_installed(
         }
     }
     Ok((installed, interrupted))
+}
+
+/// The dpkg database as dpkg itself sees it: the status file with the
+/// journal in `updates/` applied, in order. A killed dpkg leaves its last
+/// state changes only in that journal (the status file is rewritten at
+/// checkpoints), so the status file alone can show a stale state.
+pub fn read_dpkg_database(root: &NodeRoot) -> Result<Vec<DpkgEntry<'static>>, AptInventoryError> {
+    let mut entries = read_status_entries(&root.join(DPKG_STATUS))?;
+    for journal in dpkg_journal_files(root)? {
+        for update in read_status_entries(&journal)? {
+            let known = entries
+                .iter_mut()
+                .find(|e| e.name == update.name && e.architecture == update.architecture);
+            match known {
+                Some(entry) => *entry = update,
+                None => entries.push(update),
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn read_status_entries(path: &Path) -> Result<Vec<DpkgEntry<'static>>, AptInventoryError> {
+    let bytes = fs::read(path).map_err(|source| ReadError {
+        path: path.to_owned(),
+        source,
+    })?;
+    let entries = parse_status(&bytes).map_err(|source| AptInventoryError::Status {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(entries.into_iter().map(DpkgEntry::into_owned).collect())
+}
+
+/// dpkg's pending journal entries (`updates/0000`...), in order.
+fn dpkg_journal_files(root: &NodeRoot) -> Result<Vec<PathBuf>, AptInventoryError> {
+    let dir = root.join(DPKG_JOURNAL);
+    let listing = match fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(AptInventoryError::ListDir { path: dir, source }),
+    };
+    let mut files: Vec<PathBuf> = listing
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// A Release file (if any) and the Packages indexes that belong to it.

@@ -294,3 +294,47 @@ fn the_live_host_scans_when_it_is_debian_family() {
         report.installed_packages + report.compliance.state_counts.not_applicable as usize
     );
 }
+
+#[test]
+fn the_dpkg_journal_of_a_killed_run_overrides_the_status_file() {
+    let dir = tempfile::tempdir().unwrap();
+    build_node(dir.path());
+    // dpkg was killed after recording openssl's new version as unpacked:
+    // only its journal knows.
+    let journal = dir.path().join("var/lib/dpkg/updates");
+    fs::create_dir_all(&journal).unwrap();
+    fs::write(
+        journal.join("0000"),
+        "Package: openssl\nStatus: install reinstreq half-installed\nPriority: optional\nSection: utils\nArchitecture: amd64\nVersion: 3.0.13-1~deb12u1\n",
+    )
+    .unwrap();
+    fs::write(journal.join("tmp.i"), "garbage that is not a journal entry").unwrap();
+    let report = scan(
+        &NodeRoot::new(dir.path()),
+        &ScanOptions {
+            baseline: None,
+            now: at("2024-02-20T00:00:00Z"),
+        },
+    )
+    .unwrap();
+    for pair in [("openssl", "half-installed"), ("curl", "half-configured")] {
+        assert!(
+            interrupted_contains(&report, &pair),
+            "{:?}",
+            report.interrupted
+        );
+    }
+    assert_eq!(report.interrupted.len(), 2);
+    let openssl = report.compliance.package("openssl", "amd64").unwrap();
+    assert_eq!(
+        openssl.installed_version.as_deref(),
+        Some("3.0.13-1~deb12u1")
+    );
+}
+
+fn interrupted_contains(report: &patchline_agent::ScanReport, pair: &(&str, &str)) -> bool {
+    report
+        .interrupted
+        .iter()
+        .any(|p| p.name == pair.0 && p.state == pair.1)
+}

@@ -31,14 +31,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use patchline_core::version::VersionScheme;
-use patchline_metadata::dpkg_status::parse_status;
 
 use super::command::{self, CommandRecord};
 use super::{
     DriverError, DriverTimeouts, InstallOutcome, PackageDriver, Repair, Target, TargetOutcome,
     TargetResult,
 };
-use crate::apt::{DPKG_STATUS, InterruptedPackage};
+use crate::apt::{InterruptedPackage, read_dpkg_database};
 use crate::root::NodeRoot;
 
 /// Directories dpkg needs on `PATH` (it refuses to run without `ldconfig`
@@ -196,71 +195,27 @@ impl AptDriver {
         }
     }
 
-    /// The dpkg database as dpkg itself sees it: the status file with the
-    /// journal in `updates/` applied. A killed dpkg leaves its last state
-    /// changes only in that journal (the status file is rewritten at
-    /// checkpoints), so reading the status file alone can miss them.
+    /// The dpkg database as dpkg sees it (status plus its journal).
     fn status(&self) -> Result<Vec<StatusEntry>, DriverError> {
-        let mut entries = read_status_file(&self.root.join(DPKG_STATUS))?;
-        for journal in self.journal_files()? {
-            for update in read_status_file(&journal)? {
-                match entries
-                    .iter_mut()
-                    .find(|e| e.name == update.name && e.arch == update.arch)
-                {
-                    Some(entry) => *entry = update,
-                    None => entries.push(update),
-                }
-            }
-        }
-        Ok(entries)
-    }
-
-    /// dpkg's pending journal entries (`updates/0000`...), in order.
-    fn journal_files(&self) -> Result<Vec<PathBuf>, DriverError> {
-        let dir = self.root.join("/var/lib/dpkg/updates");
-        let listing = match std::fs::read_dir(&dir) {
-            Ok(listing) => listing,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => {
-                return Err(DriverError::Database(format!("{}: {error}", dir.display())));
-            }
-        };
-        let mut files: Vec<PathBuf> = listing
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| {
-                path.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        let entries = read_dpkg_database(&self.root)
+            .map_err(|error| DriverError::Database(error.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| StatusEntry {
+                name: entry.name.into_owned(),
+                arch: entry
+                    .architecture
+                    .map(|a| a.into_owned())
+                    .unwrap_or_default(),
+                version: entry.version.map(|v| v.into_owned()),
+                installed_ok: entry.status.is_installed_ok(),
+                interrupted: entry
+                    .status
+                    .is_interrupted()
+                    .then(|| entry.status.state.to_string()),
             })
-            .collect();
-        files.sort();
-        Ok(files)
+            .collect())
     }
-}
-
-fn read_status_file(path: &Path) -> Result<Vec<StatusEntry>, DriverError> {
-    let bytes = std::fs::read(path)
-        .map_err(|error| DriverError::Database(format!("{}: {error}", path.display())))?;
-    let entries = parse_status(&bytes)
-        .map_err(|error| DriverError::Database(format!("{}: {error}", path.display())))?;
-    Ok(entries
-        .into_iter()
-        .map(|entry| StatusEntry {
-            name: entry.name.into_owned(),
-            arch: entry
-                .architecture
-                .map(|a| a.into_owned())
-                .unwrap_or_default(),
-            version: entry.version.map(|v| v.into_owned()),
-            installed_ok: entry.status.is_installed_ok(),
-            interrupted: entry
-                .status
-                .is_interrupted()
-                .then(|| entry.status.state.to_string()),
-        })
-        .collect())
 }
 
 impl AptDriver {
