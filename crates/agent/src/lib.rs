@@ -3,8 +3,9 @@
 //! Owns everything that touches a node: it works on a *root path* (`/` for
 //! the live host, a directory for a test node or an image's filesystem), reads
 //! the node's facts and package inventory from under that root, and scans it
-//! against a baseline with the domain core. The package managers' own
-//! databases are read directly (fast, no subprocess); installing goes through
+//! against a baseline with the domain core. Scans read the package managers'
+//! own files directly (dpkg status and journal, apt lists, dnf/zypper repodata
+//! caches) and ask only `rpm -qa` for the rpm database; installing goes through
 //! the real package managers behind the [`driver::PackageDriver`] trait
 //! ([`install`] runs the whole flow).
 
