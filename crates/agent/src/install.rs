@@ -35,15 +35,14 @@ pub use hooks::{HookRun, Phase, run_hook};
 pub use override_list::{OverrideListError, parse_override_list};
 pub use render::render;
 
-use crate::apt::{self, InterruptedPackage};
-use crate::driver::apt::AptDriver;
+use crate::apt::InterruptedPackage;
 use crate::driver::{
-    CommandRecord, DriverError, DriverTimeouts, PackageDriver, Repair, SpawnError, Target,
-    TargetOutcome, TargetResult,
+    self, CommandRecord, DriverError, DriverTimeouts, Repair, SpawnError, Target, TargetOutcome,
+    TargetResult,
 };
 use crate::facts::read_facts;
 use crate::root::NodeRoot;
-use crate::scan::{ScanError, ScanOptions, scan};
+use crate::scan::{ScanError, ScanOptions, read_inventory, scan};
 
 /// Whether the agent may reboot the node after installing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -110,12 +109,6 @@ pub enum InstallError {
     Driver(#[from] DriverError),
     #[error("hook: {0}")]
     Hook(#[from] SpawnError),
-    #[error(
-        "{family} nodes cannot be installed on yet: the apt/dpkg driver serves Debian and Ubuntu; the dnf and zypper drivers are still to come"
-    )]
-    UnsupportedFamily {
-        family: patchline_core::os::OsFamily,
-    },
 }
 
 /// Why the install stopped before installing anything.
@@ -187,13 +180,11 @@ impl InstallReport {
     }
 }
 
-/// Runs the install flow on the Debian-family node at `root`.
+/// Runs the install flow on the node at `root`, with the package manager
+/// of its OS family (see [`driver::for_node`]).
 pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallReport, InstallError> {
-    let family = read_facts(root).map_err(ScanError::from)?.os.family;
-    if !family.is_debian_like() {
-        return Err(InstallError::UnsupportedFamily { family });
-    }
-    let driver = AptDriver::new(root, options.timeouts)?;
+    let os = read_facts(root).map_err(ScanError::from)?.os;
+    let driver = driver::for_node(root, &os, options.timeouts)?;
     let refresh = match options.refresh {
         Some(timeout) => Some(driver.refresh(timeout).map_err(InstallError::Refresh)?),
         None => None,
@@ -218,9 +209,9 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         .baseline
         .clone()
         .unwrap_or_else(|| Baseline::default_for(before.facts.os.family));
-    let inventory = apt::read_inventory(root).map_err(ScanError::from)?;
+    let inventory = read_inventory(root, &mut before.facts.clone())?;
     let (targets, skipped) = choose_targets(options, &before.compliance, &inventory.installed);
-    let excluded = blocked_names(&baseline, &before.facts.os, &inventory, options.now)?;
+    let excluded = blocked_names(&baseline, &before.facts.os, &inventory.updates, options.now)?;
 
     let mut report = InstallReport {
         root: root.path().display().to_string(),
@@ -277,7 +268,8 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         }
     }
 
-    let facts = read_facts(root).map_err(ScanError::from)?;
+    let mut facts = read_facts(root).map_err(ScanError::from)?;
+    let mut after = read_inventory(root, &mut facts)?;
     let suggested: Vec<&str> = report
         .packages
         .iter()
@@ -294,7 +286,6 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         .into_iter()
         .map(PackageRef::named)
         .collect();
-    let mut after = apt::read_inventory(root).map_err(ScanError::from)?;
     keep_failed_at_previous_version(&mut after.installed, &inventory.installed, &report.packages);
     let evaluator = baseline.evaluator().map_err(ScanError::from)?;
     let evaluate = |pending_reboot: &[PackageRef]| -> Result<NodeCompliance<'static>, ScanError> {
@@ -417,7 +408,7 @@ fn choose_targets(
 fn blocked_names(
     baseline: &Baseline,
     os: &patchline_core::os::OsInfo,
-    inventory: &apt::AptInventory,
+    updates: &[patchline_core::package::Update],
     now: Timestamp,
 ) -> Result<Vec<String>, ScanError> {
     if baseline.rejected_patches.action != RejectedAction::Block {
@@ -425,8 +416,7 @@ fn blocked_names(
     }
     let evaluator = baseline.evaluator()?;
     let today = utc_day(now);
-    let names: BTreeSet<String> = inventory
-        .updates
+    let names: BTreeSet<String> = updates
         .iter()
         .filter(|update| evaluator.verdict(update, os, today) == UpdateVerdict::Rejected)
         .map(|update| update.name.clone())

@@ -57,28 +57,36 @@ pub struct ScanReport {
 }
 
 /// The inventory of either package family, in the shape the scan needs.
-struct Inventory {
-    installed: Vec<InstalledPackage>,
-    updates: Vec<Update>,
-    sources: Vec<Source>,
-    interrupted: Vec<InterruptedPackage>,
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub installed: Vec<InstalledPackage>,
+    pub updates: Vec<Update>,
+    pub sources: Vec<Source>,
+    pub interrupted: Vec<InterruptedPackage>,
+}
+
+/// Reads the inventory of the node's package family: dpkg/apt for the
+/// Debian family, the rpm database and dnf/zypper caches for every other.
+/// For RPM families the reboot rules add their packages to `facts`.
+pub fn read_inventory(root: &NodeRoot, facts: &mut Facts) -> Result<Inventory, ScanError> {
+    if facts.os.family.is_debian_like() {
+        let apt = apt::read_inventory(root)?;
+        Ok(Inventory {
+            installed: apt.installed,
+            updates: apt.updates,
+            sources: apt.sources.into_iter().map(Source::from).collect(),
+            interrupted: apt.interrupted,
+        })
+    } else {
+        read_rpm_inventory(root, facts)
+    }
 }
 
 /// Scans the node at `root`: dpkg/apt for the Debian family, the rpm
 /// database and dnf/zypper caches for every other family.
 pub fn scan(root: &NodeRoot, options: &ScanOptions) -> Result<ScanReport, ScanError> {
     let mut facts = read_facts(root)?;
-    let inventory = if facts.os.family.is_debian_like() {
-        let apt = apt::read_inventory(root)?;
-        Inventory {
-            installed: apt.installed,
-            updates: apt.updates,
-            sources: apt.sources.into_iter().map(Source::from).collect(),
-            interrupted: apt.interrupted,
-        }
-    } else {
-        read_rpm_inventory(root, &mut facts)?
-    };
+    let inventory = read_inventory(root, &mut facts)?;
     let baseline = options
         .baseline
         .clone()

@@ -1,5 +1,6 @@
 //! Package-manager drivers behind one trait, [`PackageDriver`]: what the
-//! install flow asks of apt/dpkg today and of dnf/rpm and zypper/rpm next.
+//! install flow asks of apt/dpkg, dnf/rpm and zypper/rpm ([`for_node`]
+//! picks one by the node's OS family).
 //!
 //! The trait is shaped by the three tools:
 //!
@@ -9,11 +10,12 @@
 //!   `name-version` for dnf), never "upgrade everything", while the
 //!   rejected (`block`) names are kept back: apt holds them (`apt-mark
 //!   hold`) for the call and restores the holds after, dnf passes
-//!   `--exclude`, zypper adds and removes locks;
-//! - *repair* an interrupted run: `dpkg --configure -a`; for rpm families
-//!   `dnf`/`zypper` have no half-configured state, a repair is
-//!   `rpm --rebuilddb` plus finishing transactions (`yum-complete-transaction`
-//!   style), still to be written;
+//!   `--exclude` (it has no holds without the versionlock plugin), zypper
+//!   adds and removes locks;
+//! - *repair* an interrupted run: `dpkg --configure -a`; rpm has no
+//!   half-configured state, a killed transaction leaves two builds of a
+//!   package in the rpmdb, and the repair erases the older from the
+//!   database (see [`rpm_family`]);
 //! - a result *per target*, because one failing package must not mark the
 //!   others failed although the tools are transactional per call.
 //!
@@ -21,6 +23,9 @@
 
 pub mod apt;
 pub mod command;
+pub mod dnf;
+mod rpm_family;
+pub mod zypper;
 
 use std::time::Duration;
 
@@ -28,7 +33,10 @@ use serde::Serialize;
 
 pub use command::{CommandRecord, SpawnError};
 
+use patchline_core::os::{OsFamily, OsInfo};
+
 use crate::apt::InterruptedPackage;
+use crate::root::NodeRoot;
 
 /// One exact version to install.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -104,6 +112,27 @@ pub enum DriverError {
     Setup { action: String, message: String },
     #[error("reading the package database: {0}")]
     Database(String),
+    #[error("{driver} does not support {action}")]
+    Unsupported {
+        driver: &'static str,
+        action: &'static str,
+    },
+}
+
+/// The driver of the node's OS family: apt for Debian and Ubuntu, dnf for
+/// RHEL-compatible, Fedora and Amazon Linux, zypper for SUSE.
+pub fn for_node(
+    root: &NodeRoot,
+    os: &OsInfo,
+    timeouts: DriverTimeouts,
+) -> Result<Box<dyn PackageDriver>, DriverError> {
+    Ok(match os.family {
+        OsFamily::Debian | OsFamily::Ubuntu => Box::new(apt::AptDriver::new(root, timeouts)?),
+        OsFamily::RhelCompatible | OsFamily::Fedora | OsFamily::AmazonLinux => {
+            Box::new(dnf::DnfDriver::new(root, &os.version_id, timeouts)?)
+        }
+        OsFamily::Suse => Box::new(zypper::ZypperDriver::new(root, timeouts)?),
+    })
 }
 
 /// Time limits of the driver's commands.
@@ -155,6 +184,7 @@ pub trait PackageDriver {
     /// manager sees them (for dpkg: its journal applied to the status).
     fn interrupted(&self) -> Result<Vec<InterruptedPackage>, DriverError>;
 
-    /// Finishes an interrupted run (`dpkg --configure -a`).
+    /// Finishes an interrupted run (`dpkg --configure -a`; for rpm, erasing
+    /// older duplicates from the database).
     fn repair(&self) -> Result<Repair, DriverError>;
 }
