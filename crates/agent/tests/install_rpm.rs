@@ -13,15 +13,15 @@ use jiff::Timestamp;
 use patchline_agent::NodeRoot;
 use patchline_agent::driver::TargetOutcome;
 use patchline_agent::install::{
-    self, Hooks, InstallOptions, InstallReport, Phase, RebootOption, RebootOutcome, install,
-    parse_override_list,
+    self, Hooks, InstallError, InstallOptions, InstallReport, Phase, RebootOption, RebootOutcome,
+    install, parse_override_list,
 };
 use patchline_core::baseline::Baseline;
 use patchline_core::compliance::{ComplianceStatus, PackageState};
 use patchline_core::os::OsFamily;
 use patchline_testkit::{
-    Advisory, BuiltRpm, DnfRoot, DnfRootOptions, PackageRoot, RpmPackage, RpmRepoEntry,
-    RpmRepository, UpdateinfoStyle, ZypperRoot, ZypperRootOptions,
+    Advisory, BuiltRpm, DnfRoot, DnfRootOptions, HostSnapshot, PackageRoot, RpmPackage,
+    RpmRepoEntry, RpmRepository, UpdateinfoStyle, ZypperRoot, ZypperRootOptions,
 };
 
 /// Unwraps with the error's `Display`: harness errors carry the failing
@@ -128,7 +128,7 @@ impl Node {
     /// Publishes `security` (each in a security advisory, reboot suggested
     /// for the names in `reboot`) and `others` (no advisory) next to v1,
     /// and refreshes the node's cache.
-    fn publish(&self, security: &[RpmPackage], others: &[RpmPackage], reboot: &[&str]) {
+    fn publish_only(&self, security: &[RpmPackage], others: &[RpmPackage], reboot: &[&str]) {
         let security = build(self.dir.path(), "security", security);
         let others = build(self.dir.path(), "others", others);
         let advisories: Vec<Advisory> = security
@@ -151,6 +151,11 @@ impl Node {
         all.extend(paths(&security));
         all.extend(paths(&others));
         ok(self.repo.publish(&all, &advisories));
+    }
+
+    /// [`Node::publish_only`], then refreshes the node's cache.
+    fn publish(&self, security: &[RpmPackage], others: &[RpmPackage], reboot: &[&str]) {
+        self.publish_only(security, others, reboot);
         ok(self.package_root().refresh());
     }
 
@@ -562,4 +567,63 @@ fn dnf_transaction_killed_in_post_is_repaired_on_the_next_run() {
 #[test]
 fn zypper_transaction_killed_in_post_is_repaired_on_the_next_run() {
     killed_transaction_is_repaired(Flavor::Zypper);
+}
+
+/// A repository whose metadata does not match its checksums fails the
+/// refresh: a clear error, and the rpm database is unchanged.
+fn broken_repository_changes_nothing(flavor: Flavor) {
+    let host = ok(HostSnapshot::take());
+    let node = Node::new(flavor, &[pkg("kit-ssl", "1.0", "1")]);
+    // A new repomd.xml whose primary does not match its checksum.
+    node.publish_only(&[pkg("kit-ssl", "1.0", "2")], &[], &[]);
+    let before = node.rpm_qa();
+    let scanned = || {
+        let report = ok(patchline_agent::scan(
+            &node.node_root(),
+            &patchline_agent::ScanOptions {
+                baseline: Some(node.baseline(&[])),
+                now: at(NOW),
+            },
+        ));
+        (report.known_versions, report.compliance.status)
+    };
+    let scan_before = scanned();
+    let repodata = node.repo.dir().join("repodata");
+    let mut corrupted = 0;
+    for entry in ok(std::fs::read_dir(&repodata)) {
+        let path = ok(entry).path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.contains("primary") {
+            ok(std::fs::write(&path, b"not a primary"));
+            corrupted += 1;
+        }
+    }
+    assert!(corrupted > 0);
+
+    let error = install(
+        &node.node_root(),
+        &InstallOptions {
+            refresh: Some(std::time::Duration::from_secs(300)),
+            ..node.options(&[])
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, InstallError::Refresh(_)), "{error:?}");
+    let program = format!("{flavor:?}").to_lowercase();
+    assert!(error.to_string().contains(&program), "{error}");
+    assert_eq!(node.rpm_qa(), before);
+    assert_eq!(node.version("kit-ssl").as_deref(), Some("1.0-1"));
+    // The caches the scan reads still hold the last good metadata.
+    assert_eq!(scanned(), scan_before);
+    assert_eq!(ok(host.changes()), Vec::<String>::new());
+}
+
+#[test]
+fn dnf_broken_repository_is_a_clear_error_and_changes_nothing() {
+    broken_repository_changes_nothing(Flavor::Dnf);
+}
+
+#[test]
+fn zypper_broken_repository_is_a_clear_error_and_changes_nothing() {
+    broken_repository_changes_nothing(Flavor::Zypper);
 }
