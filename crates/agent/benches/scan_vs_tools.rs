@@ -27,7 +27,8 @@
 //!   threads) and installed by dnf in one transaction; the repository is
 //!   `createrepo_c`'s with an updateinfo of one advisory per update.
 //!
-//! `cargo bench -p patchline-agent --bench scan_vs_tools` (root required).
+//! `cargo bench -p patchline-agent --bench scan_vs_tools` (root required);
+//! `PATCHLINE_BENCH_KEEP=<empty dir>` keeps the roots for profiling.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -63,14 +64,20 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> BenchResult<()> {
     // `cargo bench` passes `--bench`; this binary takes no options.
-    let dir = tempfile::tempdir()?;
+    // PATCHLINE_BENCH_KEEP=<dir> builds the roots there and keeps them
+    // (for profiling a scan); otherwise a temporary directory is used.
+    let temporary = tempfile::tempdir()?;
+    let dir = match std::env::var_os("PATCHLINE_BENCH_KEEP") {
+        Some(keep) => PathBuf::from(keep),
+        None => temporary.path().to_owned(),
+    };
     let agent = PathBuf::from(env!("CARGO_BIN_EXE_patchline-agent"));
 
     let started = Instant::now();
-    let debian = debian_root(&dir.path().join("debian"))?;
+    let debian = debian_root(&dir.join("debian"))?;
     println!("Debian root ready in {:.1?}", started.elapsed());
     let started = Instant::now();
-    let rocky = dnf_root(&dir.path().join("rocky"))?;
+    let rocky = dnf_root(&dir.join("rocky"))?;
     println!("Rocky root ready in {:.1?}", started.elapsed());
 
     let apt_report = scan_once(debian.path())?;

@@ -7,8 +7,15 @@
 //! Release file it was listed in: the newest moment the version is known to
 //! be published. Lists without a Release file (flat `file:` repositories)
 //! use the list file's modification time.
+//!
+//! Only entries of installed names matter, and lists hold tens of
+//! thousands of others: those are skipped unparsed ([`stanzas`]), so a
+//! malformed entry of a package the node does not have no longer fails
+//! the scan; one of an installed package still does, naming its line.
 
-use std::collections::{HashMap, HashSet};
+mod stanzas;
+
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,12 +24,15 @@ use jiff::civil::Date;
 use patchline_core::package::{
     Classification, DebPriority, InstalledPackage, Severity, Update, arches_compatible,
 };
-use patchline_metadata::apt_packages::{PackagesError, PackagesIndex};
+use patchline_metadata::apt_packages::{PackageEntry, PackagesError, entries as packages_entries};
 use patchline_metadata::apt_release::{Release, ReleaseError, parse_release};
+use patchline_metadata::compression::{self, Compression, DecompressError};
+use patchline_metadata::deb822::Deb822Error;
 use patchline_metadata::dpkg_status::{InstalledPackage as DpkgEntry, StatusError, parse_status};
 use serde::Serialize;
 
 use crate::root::{NodeRoot, ReadError};
+use stanzas::Filtered;
 
 pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 pub const DPKG_JOURNAL: &str = "/var/lib/dpkg/updates";
@@ -93,11 +103,15 @@ pub struct AptInventory {
 /// Reads installed packages and known versions under `root`.
 pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError> {
     let (installed, interrupted) = read_installed(root)?;
-    let names: HashSet<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    // Installed names and their architectures.
+    let mut wanted: HashMap<&str, Vec<&str>> = HashMap::with_capacity(installed.len());
+    for package in &installed {
+        wanted.entry(&package.name).or_default().push(&package.arch);
+    }
     let mut known = KnownVersions::default();
     let mut sources = Vec::new();
     for list in discover_lists(&root.join(APT_LISTS))? {
-        sources.push(read_list_group(&list, &names, &installed, &mut known)?);
+        sources.push(read_list_group(&list, &wanted, &mut known)?);
     }
     Ok(AptInventory {
         updates: known.into_updates(),
@@ -263,8 +277,7 @@ fn is_packages_index(name: &str) -> bool {
 
 fn read_list_group(
     group: &ListGroup,
-    wanted: &HashSet<&str>,
-    installed: &[InstalledPackage],
+    wanted: &HashMap<&str, Vec<&str>>,
     known: &mut KnownVersions,
 ) -> Result<AptSource, AptInventoryError> {
     let release = match &group.release {
@@ -282,49 +295,36 @@ fn read_list_group(
     };
     let day = published.to_zoned(jiff::tz::TimeZone::UTC).date();
     for path in &group.indexes {
-        let bytes = fs::read(path).map_err(|source| ReadError {
-            path: path.clone(),
-            source,
-        })?;
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let index = PackagesIndex::from_named(file_name, &bytes).map_err(|source| {
-            AptInventoryError::Packages {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        for entry in index.entries() {
-            let entry = entry.map_err(|source| AptInventoryError::Packages {
-                path: path.clone(),
-                source: source.into(),
-            })?;
-            if !wanted.contains(entry.package.as_ref()) {
-                continue;
-            }
-            let applies = installed.iter().any(|p| {
-                p.name == entry.package && arches_compatible(&p.arch, &entry.architecture)
+        let mut add = |entry: PackageEntry<'_>| {
+            let applies = wanted.get(entry.package.as_ref()).is_some_and(|arches| {
+                arches
+                    .iter()
+                    .any(|arch| arches_compatible(arch, &entry.architecture))
             });
-            if !applies {
-                continue;
+            if applies {
+                known.add(Update {
+                    name: entry.package.to_string(),
+                    arch: entry.architecture.to_string(),
+                    version: entry.version.to_string(),
+                    classification: if security {
+                        Classification::Security
+                    } else {
+                        Classification::Other
+                    },
+                    severity: Severity::Unspecified,
+                    release_date: day,
+                    advisory_id: None,
+                    cves: Vec::new(),
+                    repository: Some(name.clone()),
+                    priority: entry.priority.as_deref().and_then(DebPriority::from_field),
+                    section: entry.section.as_deref().map(str::to_owned),
+                    reboot_suggested: false,
+                });
             }
-            known.add(Update {
-                name: entry.package.to_string(),
-                arch: entry.architecture.to_string(),
-                version: entry.version.to_string(),
-                classification: if security {
-                    Classification::Security
-                } else {
-                    Classification::Other
-                },
-                severity: Severity::Unspecified,
-                release_date: day,
-                advisory_id: None,
-                cves: Vec::new(),
-                repository: Some(name.clone()),
-                priority: entry.priority.as_deref().and_then(DebPriority::from_field),
-                section: entry.section.as_deref().map(str::to_owned),
-                reboot_suggested: false,
-            });
+        };
+        if filter_list(path, wanted, &mut add)? == Filtered::GaveUp {
+            // Adding a version twice changes nothing (see `KnownVersions`).
+            parse_whole_list(path, &mut add)?;
         }
     }
     Ok(AptSource {
@@ -333,6 +333,73 @@ fn read_list_group(
         date: release.as_ref().and_then(|r| r.date),
         indexes: group.indexes.len(),
     })
+}
+
+/// Most entries of a list are of names the node does not have: reads the
+/// list in blocks and parses only the stanzas of installed names (see
+/// [`stanzas`]). A stanza that does not parse gives up, so the whole-file
+/// parse reports the error at its line in the file.
+fn filter_list(
+    path: &Path,
+    wanted: &HashMap<&str, Vec<&str>>,
+    add: &mut impl FnMut(PackageEntry<'_>),
+) -> Result<Filtered, AptInventoryError> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let read_error = |source| ReadError {
+        path: path.to_owned(),
+        source,
+    };
+    let is_wanted = |name: &str| wanted.contains_key(name);
+    let each = |stanza: &[u8]| for_each_entry(&String::from_utf8_lossy(stanza), &mut *add).is_ok();
+    let filtered = if Compression::from_file_name(file_name).is_some() {
+        let bytes = fs::read(path).map_err(read_error)?;
+        let packages_error = |source: DecompressError| AptInventoryError::Packages {
+            path: path.to_owned(),
+            source: source.into(),
+        };
+        compression::check_name(file_name, &bytes).map_err(packages_error)?;
+        let reader = compression::open(&bytes).map_err(packages_error)?;
+        stanzas::for_each_wanted_stanza(reader, is_wanted, each).map_err(|error| {
+            match compression::layer_failure(&error) {
+                Some(failure) => packages_error(failure),
+                None => read_error(error).into(),
+            }
+        })?
+    } else {
+        // A plain-named file holding compressed bytes does not start with
+        // `Package:`: the filter gives up and the whole-file path decodes it.
+        let file = fs::File::open(path).map_err(read_error)?;
+        stanzas::for_each_wanted_stanza(file, is_wanted, each).map_err(read_error)?
+    };
+    Ok(filtered)
+}
+
+/// Decompresses and parses a whole list (any shape deb822 allows).
+fn parse_whole_list(
+    path: &Path,
+    add: &mut impl FnMut(PackageEntry<'_>),
+) -> Result<(), AptInventoryError> {
+    let bytes = fs::read(path).map_err(|source| ReadError {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let packages_error = |source: PackagesError| AptInventoryError::Packages {
+        path: path.to_owned(),
+        source,
+    };
+    let plain = compression::decompress_named(file_name, &bytes)
+        .map_err(|error| packages_error(error.into()))?;
+    for_each_entry(&String::from_utf8_lossy(&plain), add)
+        .map_err(|error| packages_error(error.into()))
+}
+
+/// Parses every entry of Packages `text`, stopping at the first error.
+fn for_each_entry(text: &str, mut each: impl FnMut(PackageEntry<'_>)) -> Result<(), Deb822Error> {
+    for entry in packages_entries(text) {
+        each(entry?);
+    }
+    Ok(())
 }
 
 fn read_release(path: &Path) -> Result<Release, AptInventoryError> {
@@ -397,4 +464,66 @@ impl KnownVersions {
 
 fn earliest(a: Date, b: Date) -> Date {
     a.min(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Package: kit\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n\
+                          Package: tool\nStatus: install ok installed\nArchitecture: all\nVersion: 2.0-1\n";
+
+    fn root_with_list(list: &str) -> (tempfile::TempDir, NodeRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(dir.path());
+        fs::create_dir_all(root.join("/var/lib/dpkg")).unwrap();
+        fs::create_dir_all(root.join(APT_LISTS)).unwrap();
+        fs::write(root.join(DPKG_STATUS), STATUS).unwrap();
+        fs::write(
+            root.join(APT_LISTS)
+                .join("deb.example_dists_stable_main_binary-amd64_Packages"),
+            list,
+        )
+        .unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn lists_give_versions_of_installed_names_and_compatible_arches_only() {
+        let list = "Package: other\nArchitecture: amd64\nVersion: 9\n\n\
+                    Package: kit\nArchitecture: amd64\nVersion: 1.0-2\n\n\
+                    Package: kit\nArchitecture: i386\nVersion: 1.0-2\n\n\
+                    Package: tool\nArchitecture: all\nVersion: 2.0-2\n";
+        let (_dir, root) = root_with_list(list);
+        let inventory = read_inventory(&root).unwrap();
+        let versions: Vec<(&str, &str, &str)> = inventory
+            .updates
+            .iter()
+            .map(|u| (u.name.as_str(), u.arch.as_str(), u.version.as_str()))
+            .collect();
+        assert_eq!(
+            versions,
+            [("kit", "amd64", "1.0-2"), ("tool", "all", "2.0-2")]
+        );
+    }
+
+    #[test]
+    fn a_broken_wanted_entry_is_reported_at_its_line_in_the_whole_list() {
+        let list = "Package: other\nArchitecture: amd64\nVersion: 9\n\n\
+                    Package: kit\nArchitecture: amd64\nno colon here\n";
+        let (_dir, root) = root_with_list(list);
+        let error = read_inventory(&root).unwrap_err().to_string();
+        assert!(error.contains("line 7"), "{error}");
+        assert!(error.contains("binary-amd64_Packages"), "{error}");
+    }
+
+    #[test]
+    fn a_list_of_another_shape_is_parsed_whole() {
+        // Version before Package: the pre-filter steps aside.
+        let list = "Version: 1.0-3\nArchitecture: amd64\nPackage: kit\n";
+        let (_dir, root) = root_with_list(list);
+        let inventory = read_inventory(&root).unwrap();
+        assert_eq!(inventory.updates.len(), 1);
+        assert_eq!(inventory.updates[0].version, "1.0-3");
+    }
 }
