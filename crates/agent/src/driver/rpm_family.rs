@@ -33,11 +33,12 @@ use crate::apt::InterruptedPackage;
 use crate::root::NodeRoot;
 use crate::rpm::rpmdb::{self, RpmdbEntry};
 
-/// Package names rpm-family tools keep several builds of on purpose (dnf's
-/// `installonlypkgs` defaults and SUSE's `multiversion` kernels): two
-/// builds of these are not an interrupted transaction.
-const INSTALL_ONLY_PREFIXES: [&str; 1] = ["kernel"];
-const INSTALL_ONLY_NAMES: [&str; 2] = ["installonlypkg", "gpg-pubkey"];
+/// Package names rpm-family tools keep several builds of on purpose: dnf's
+/// `installonlypkgs` and SUSE's `multiversion` defaults are the kernel
+/// packages (`kernel`, `kernel-core`, `kernel-default`, `kernel-uek`...),
+/// so two builds of these are not an interrupted transaction. A node's own
+/// additions to those lists are not read (documented limitation).
+const INSTALL_ONLY_PREFIX: &str = "kernel";
 
 /// rpm's view of one node root, with the environment its tools need there.
 #[derive(Debug)]
@@ -109,10 +110,7 @@ impl RpmDatabase {
         let mut command = Command::new(program);
         command.env("LC_ALL", "C").env("LANG", "C");
         if let Some(dir) = self.private_dir() {
-            command
-                .env("HOME", dir)
-                .env("TMPDIR", dir.join("tmp"))
-                .env("ZYPPTMPDIR", dir.join("tmp"));
+            command.env("HOME", dir).env("TMPDIR", dir.join("tmp"));
         }
         command
     }
@@ -194,10 +192,8 @@ pub(crate) struct Duplicate {
 }
 
 fn is_install_only(name: &str) -> bool {
-    INSTALL_ONLY_NAMES.contains(&name)
-        || INSTALL_ONLY_PREFIXES
-            .iter()
-            .any(|prefix| name == *prefix || name.starts_with(&format!("{prefix}-")))
+    name.strip_prefix(INSTALL_ONLY_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 fn find_duplicates(entries: &[RpmdbEntry]) -> Vec<Duplicate> {
@@ -394,6 +390,8 @@ mod tests {
             entry("lib", "i686", "2.0-1"),
             entry("kernel-core", "x86_64", "5.14.0-1"),
             entry("kernel-core", "x86_64", "5.14.0-2"),
+            entry("kernel", "x86_64", "5.14.0-1"),
+            entry("kernel", "x86_64", "5.14.0-2"),
         ];
         assert_eq!(
             find_duplicates(&entries),

@@ -49,6 +49,8 @@ pub struct ZypperDriver {
 struct ZypperIsolation {
     root: PathBuf,
     conf: PathBuf,
+    /// The driver's private temporary directory.
+    tmp: PathBuf,
 }
 
 impl ZypperDriver {
@@ -76,7 +78,11 @@ impl ZypperDriver {
                         empty
                     }
                 };
-                Some(ZypperIsolation { root: path, conf })
+                Some(ZypperIsolation {
+                    root: path,
+                    conf,
+                    tmp: private.join("tmp"),
+                })
             }
         };
         Ok(ZypperDriver {
@@ -98,6 +104,7 @@ impl ZypperDriver {
                 .env("ZYPP_CONF", &isolation.conf)
                 .env("ZYPP_LOGFILE", isolation.root.join("var/log/zypper.log"))
                 .env("ZYPP_LOCKFILE_ROOT", &isolation.root)
+                .env("ZYPPTMPDIR", &isolation.tmp)
                 .arg("--root")
                 .arg(&isolation.root);
         }
