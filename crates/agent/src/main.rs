@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
+use patchline_agent::driver::{self, DriverTimeouts};
+use patchline_agent::facts::read_facts;
 use patchline_agent::install::{self, Hooks, InstallOptions, RebootOption};
 use patchline_agent::{NodeRoot, ScanOptions, report, scan};
 use patchline_core::baseline::Baseline;
@@ -44,6 +46,10 @@ enum Command {
         /// Exit with status 1 when the node is non-compliant.
         #[arg(long)]
         fail_if_non_compliant: bool,
+        /// Refresh repository metadata first (apt-get update, dnf makecache,
+        /// zypper refresh), with this time limit in seconds.
+        #[arg(long)]
+        refresh: Option<u64>,
     },
     /// Install the approved updates (or an override list) on the node at
     /// ROOT, then print per-package results and the resulting compliance.
@@ -108,14 +114,20 @@ fn run() -> Result<ExitCode> {
             json,
             all,
             fail_if_non_compliant,
+            refresh,
         } => {
             let baseline = baseline.map(|path| read_baseline(&path)).transpose()?;
+            let node = NodeRoot::new(&root);
+            if let Some(seconds) = refresh {
+                refresh_metadata(&node, Duration::from_secs(seconds))
+                    .with_context(|| format!("refreshing metadata of {}", root.display()))?;
+            }
             let options = ScanOptions {
                 baseline,
                 now: at.unwrap_or_else(Timestamp::now),
             };
-            let report = scan(&NodeRoot::new(&root), &options)
-                .with_context(|| format!("scanning {}", root.display()))?;
+            let report =
+                scan(&node, &options).with_context(|| format!("scanning {}", root.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -200,4 +212,12 @@ fn run_install(args: InstallArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Refreshes the node's repository metadata with its family's package manager.
+fn refresh_metadata(root: &NodeRoot, timeout: Duration) -> Result<()> {
+    let facts = read_facts(root)?;
+    let driver = driver::for_node(root, &facts.os, DriverTimeouts::default())?;
+    driver.refresh(timeout)?;
+    Ok(())
 }

@@ -201,3 +201,57 @@ fn both_architectures_of_a_multi_arch_package_are_missing_then_installed() {
         "{versions:?}"
     );
 }
+
+#[test]
+fn scan_refresh_fetches_new_metadata_before_evaluating() {
+    let dir = ok(tempfile::tempdir());
+    let arch = ok(native_architecture());
+    let v1 = packages(&dir.path().join("v1"), &arch, "3.0.11-1~deb12u1");
+    let fixed = packages(&dir.path().join("v2"), &arch, "3.0.13-1~deb12u1");
+    let mut repo = ok(AptRepository::new(dir.path().join("repo")));
+    let stable = AptSuite::new("stable")
+        .with_date(at("2024-01-10T10:00:00Z"))
+        .with_packages(&v1);
+    ok(repo.publish(std::slice::from_ref(&stable)));
+    let root = ok(AptRoot::create(
+        dir.path().join("node"),
+        &AptRootOptions {
+            sources: repo.sources(),
+            ..AptRootOptions::default()
+        },
+    ));
+    ok(root.refresh());
+    ok(root.install(&["kit-ssl"]));
+    // The fix is published after the root's last refresh.
+    ok(repo.publish(&[
+        stable,
+        AptSuite::security("stable-security")
+            .with_date(at("2024-02-01T10:00:00Z"))
+            .with_packages(&fixed[..1]),
+    ]));
+    // The node already lists the security suite (as real nodes do); only
+    // its cached lists are stale.
+    ok(root.set_sources(&repo.sources()));
+
+    let agent = |refresh: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_patchline-agent"));
+        command.args(["scan", "--json", "--at", "2024-02-20T00:00:00Z", "--root"]);
+        command.arg(root.path());
+        if refresh {
+            command.args(["--refresh", "120"]);
+        }
+        let output = ok(command.output());
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = ok(serde_json::from_slice(&output.stdout));
+        report["compliance"]["packages"]
+            .as_array()
+            .and_then(|packages| packages.iter().find(|p| p["name"] == "kit-ssl"))
+            .map(|p| p["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(agent(false).as_deref(), Some("installed-other"));
+    assert_eq!(agent(true).as_deref(), Some("missing"));
+}
