@@ -16,6 +16,8 @@
 mod stanzas;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +106,7 @@ pub struct AptInventory {
 pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError> {
     let (installed, interrupted) = read_installed(root)?;
     // Installed names and their architectures.
-    let mut wanted: HashMap<&str, Vec<&str>> = HashMap::with_capacity(installed.len());
+    let mut wanted = WantedNames::default();
     for package in &installed {
         wanted.entry(&package.name).or_default().push(&package.arch);
     }
@@ -277,7 +279,7 @@ fn is_packages_index(name: &str) -> bool {
 
 fn read_list_group(
     group: &ListGroup,
-    wanted: &HashMap<&str, Vec<&str>>,
+    wanted: &WantedNames<'_>,
     known: &mut KnownVersions,
 ) -> Result<AptSource, AptInventoryError> {
     let release = match &group.release {
@@ -335,13 +337,18 @@ fn read_list_group(
     })
 }
 
+/// Installed names and their architectures: looked up once per list entry
+/// (tens of thousands), so with a fast non-cryptographic hash. Keys come
+/// from the node's own dpkg database.
+type WantedNames<'a> = FxHashMap<&'a str, Vec<&'a str>>;
+
 /// Most entries of a list are of names the node does not have: reads the
 /// list in blocks and parses only the stanzas of installed names (see
 /// [`stanzas`]). A stanza that does not parse gives up, so the whole-file
 /// parse reports the error at its line in the file.
 fn filter_list(
     path: &Path,
-    wanted: &HashMap<&str, Vec<&str>>,
+    wanted: &WantedNames<'_>,
     add: &mut impl FnMut(PackageEntry<'_>),
 ) -> Result<Filtered, AptInventoryError> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -350,7 +357,14 @@ fn filter_list(
         source,
     };
     let is_wanted = |name: &str| wanted.contains_key(name);
-    let each = |stanza: &[u8]| for_each_entry(&String::from_utf8_lossy(stanza), &mut *add).is_ok();
+    let each = |stanza: &[u8]| {
+        // Valid UTF-8 is the rule: check it fast, replace only when needed.
+        let text = match std::str::from_utf8(stanza) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(stanza),
+        };
+        for_each_entry(&text, &mut *add).is_ok()
+    };
     let filtered = if Compression::from_file_name(file_name).is_some() {
         let bytes = fs::read(path).map_err(read_error)?;
         let packages_error = |source: DecompressError| AptInventoryError::Packages {
