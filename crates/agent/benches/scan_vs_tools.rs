@@ -12,7 +12,7 @@
 //! hits all alike; each is warmed up once (apt builds its `pkgcache.bin`
 //! on first use, dnf its solv files), then medians, min and max are printed.
 //!
-//! How the roots are made (setup ~1–2 min on 2 cores, printed):
+//! How the roots are made (setup ~25 s on 2 cores, printed):
 //! - Debian: a few real `.deb`s built with the testkit and installed by
 //!   apt; the bulk of the installed packages (`DEB_INSTALLED`) is written
 //!   into dpkg's status database as dpkg records unpacked-and-configured
@@ -50,13 +50,13 @@ const DEB_REAL: usize = 8;
 /// Installed packages written into dpkg's database.
 const DEB_INSTALLED: usize = 1_500;
 /// Repository packages nobody installed.
-const DEB_NOT_INSTALLED: usize = 30_000;
+const DEB_NOT_INSTALLED: usize = 60_000;
 /// Installed packages with a newer version in the security suite.
 const DEB_SECURITY_UPDATES: usize = 300;
 /// Installed real `.rpm`s.
-const RPM_INSTALLED: usize = 400;
+const RPM_INSTALLED: usize = 1_000;
 /// Of those, how many have a newer build (with an advisory).
-const RPM_UPDATES: usize = 100;
+const RPM_UPDATES: usize = 250;
 /// Measurements of each contender.
 const REPETITIONS: usize = 15;
 
