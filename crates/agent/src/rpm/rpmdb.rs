@@ -100,9 +100,15 @@ pub fn read_installed(root: &NodeRoot) -> Result<Vec<RpmdbEntry>, RpmdbError> {
 
 fn query_command(root: &Path, dbpath: &str) -> Command {
     let mut rpm = Command::new("rpm");
+    // `--nodigest --nosignature`: no digest check of each header read from
+    // the database, as yum's and dnf's read-only transactions do
+    // (`_RPMVSF_NOSIGNATURES | _RPMVSF_NODIGESTS`); it was a quarter of
+    // rpm's time on 1,000 packages.
     rpm.env("LC_ALL", "C").arg("--root").arg(root).args([
         "--dbpath",
         dbpath,
+        "--nodigest",
+        "--nosignature",
         "-qa",
         "--qf",
         QUERY_FORMAT,
