@@ -1,6 +1,6 @@
 //! The RPM-family inventory (RHEL and rebuilds, Fedora, Amazon Linux, SUSE):
-//! installed packages from the root's rpm database (read with `rpm`, see
-//! [`rpmdb`]), known versions from the repository metadata dnf or zypper
+//! installed packages from the root's rpm database (read directly when it is
+//! SQLite, else with `rpm`, see [`rpmdb`]), known versions from the repository metadata dnf or zypper
 //! last fetched into the root (see [`repo_cache`]), read with our rpm-md
 //! readers, no subprocess.
 //!
@@ -23,6 +23,7 @@
 pub mod reboot;
 pub mod repo_cache;
 pub mod rpmdb;
+pub mod rpmdb_sqlite;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;

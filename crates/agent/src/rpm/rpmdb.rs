@@ -1,7 +1,9 @@
-//! Installed packages of an rpm-family root, read with the real `rpm`
-//! (`rpm --root R --dbpath P -qa --qf …`): the rpmdb backend (sqlite, ndb,
-//! Berkeley DB) is rpm's business, and its query is the one interface every
-//! rpm version keeps stable.
+//! Installed packages of an rpm-family root. An SQLite database
+//! (`rpmdb.sqlite`, rpm ≥ 4.16) is read directly by [`super::rpmdb_sqlite`]
+//! (no subprocess); any other backend (ndb, Berkeley DB), or an SQLite one
+//! that cannot be read directly (a pending write-ahead log, a corrupt
+//! header), is queried with the real `rpm` (`rpm --root R --dbpath P -qa
+//! --qf …`), the one interface every rpm version keeps stable.
 //!
 //! The database is found by probing, and `--dbpath` is always passed: the
 //! host's rpm may not default to the root's layout (Debian's rpm defaults to
@@ -15,6 +17,8 @@ use std::process::Command;
 use patchline_core::package::InstalledPackage;
 
 use crate::root::NodeRoot;
+
+use super::rpmdb_sqlite::{self, SQLITE_FILE, SqliteRpmdbError};
 
 /// Where rpm databases live, most recent convention first.
 pub const RPMDB_DIRS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
@@ -47,6 +51,11 @@ pub enum RpmdbError {
         status: std::process::ExitStatus,
         stderr: String,
     },
+    #[error("reading {SQLITE_FILE} directly failed ({sqlite}), and so did rpm: {rpm}")]
+    Both {
+        sqlite: SqliteRpmdbError,
+        rpm: Box<RpmdbError>,
+    },
     #[error("`{command}` output line {line}: {reason}: {text:?}")]
     Output {
         command: String,
@@ -72,11 +81,35 @@ pub fn find_dbpath(root: &NodeRoot) -> Option<&'static str> {
     })
 }
 
-/// Every package of `root`'s rpm database.
+/// Every package of `root`'s rpm database: read directly when it is
+/// SQLite, falling back to `rpm -qa` when that fails.
 pub fn read_installed(root: &NodeRoot) -> Result<Vec<RpmdbEntry>, RpmdbError> {
-    let dbpath = find_dbpath(root).ok_or_else(|| RpmdbError::NotFound {
+    let dbpath = probe(root)?;
+    let sqlite = root.join(dbpath).join(SQLITE_FILE);
+    if !sqlite.is_file() {
+        return query_rpm(root, dbpath);
+    }
+    rpmdb_sqlite::read_installed(&sqlite).or_else(|sqlite| {
+        query_rpm(root, dbpath).map_err(|rpm| RpmdbError::Both {
+            sqlite,
+            rpm: Box::new(rpm),
+        })
+    })
+}
+
+/// Every package of `root`'s rpm database, always as `rpm -qa` lists them
+/// (the reference the direct SQLite reader is tested against).
+pub fn read_installed_with_rpm(root: &NodeRoot) -> Result<Vec<RpmdbEntry>, RpmdbError> {
+    query_rpm(root, probe(root)?)
+}
+
+fn probe(root: &NodeRoot) -> Result<&'static str, RpmdbError> {
+    find_dbpath(root).ok_or_else(|| RpmdbError::NotFound {
         root: root.path().display().to_string(),
-    })?;
+    })
+}
+
+fn query_rpm(root: &NodeRoot, dbpath: &str) -> Result<Vec<RpmdbEntry>, RpmdbError> {
     let command_text = format!("rpm --root {} --dbpath {dbpath} -qa", root.path().display());
     let output = query_command(root.path(), dbpath)
         .output()
@@ -164,21 +197,55 @@ pub fn parse_query_output(text: &str) -> Result<Vec<RpmdbEntry>, QueryLineError>
             continue;
         }
         let epoch = match epoch {
-            NONE | "" => 0,
-            digits => digits.parse::<u64>().map_err(|_| error("invalid epoch"))?,
+            NONE | "" => None,
+            digits => Some(digits.parse::<u64>().map_err(|_| error("invalid epoch"))?),
         };
-        let release = if release == NONE { "" } else { release };
-        entries.push(RpmdbEntry {
-            package: InstalledPackage {
-                name: name.to_owned(),
-                arch: arch.to_owned(),
-                version: evr_string(epoch, version, release),
-                source: source_name(source_rpm),
-            },
-            install_time: install_time.parse().ok(),
-        });
+        let entry = package_entry(
+            name,
+            epoch,
+            version,
+            Some(release),
+            Some(arch),
+            Some(source_rpm),
+            install_time.parse().ok(),
+        )
+        .map_err(error)?;
+        entries.extend(entry);
     }
     Ok(entries)
+}
+
+/// The record of one package from its tag values, shared by the `rpm -qa`
+/// parser and the direct SQLite reader so both give identical records.
+/// `(none)` (what rpm prints for an absent tag) counts as absent. `Ok(None)`
+/// for an entry without an arch (a `gpg-pubkey` pseudo-package).
+pub(crate) fn package_entry(
+    name: &str,
+    epoch: Option<u64>,
+    version: &str,
+    release: Option<&str>,
+    arch: Option<&str>,
+    source_rpm: Option<&str>,
+    install_time: Option<i64>,
+) -> Result<Option<RpmdbEntry>, &'static str> {
+    fn present(value: Option<&str>) -> Option<&str> {
+        value.filter(|v| !v.is_empty() && *v != NONE)
+    }
+    if name.is_empty() || present(Some(version)).is_none() {
+        return Err("no name or version");
+    }
+    let Some(arch) = present(arch) else {
+        return Ok(None);
+    };
+    Ok(Some(RpmdbEntry {
+        package: InstalledPackage {
+            name: name.to_owned(),
+            arch: arch.to_owned(),
+            version: evr_string(epoch.unwrap_or(0), version, present(release).unwrap_or("")),
+            source: source_rpm.and_then(source_name),
+        },
+        install_time,
+    }))
 }
 
 /// `[epoch:]version[-release]`, the epoch omitted when 0 (rpm orders a
