@@ -15,14 +15,11 @@
 
 mod stanzas;
 
-use std::collections::HashMap;
-
 use rustc_hash::FxHashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use jiff::civil::Date;
 use patchline_core::package::{
     Classification, DebPriority, InstalledPackage, Severity, Update, arches_compatible,
 };
@@ -33,6 +30,7 @@ use patchline_metadata::deb822::Deb822Error;
 use patchline_metadata::dpkg_status::{InstalledPackage as DpkgEntry, StatusError, parse_status};
 use serde::Serialize;
 
+use crate::known_versions::KnownVersions;
 use crate::root::{NodeRoot, ReadError};
 use stanzas::Filtered;
 
@@ -438,46 +436,6 @@ fn modified(path: &Path) -> Result<Timestamp, AptInventoryError> {
     Timestamp::try_from(time).map_err(|error| {
         AptInventoryError::Read(read_error(std::io::Error::other(error.to_string())))
     })
-}
-
-/// Known versions deduplicated by (name, arch, version): a version listed in
-/// both a security pocket and the main suite (after a point release) stays
-/// a security update, dated by its earliest listing.
-#[derive(Default)]
-struct KnownVersions {
-    by_key: HashMap<(String, String, String), Update>,
-}
-
-impl KnownVersions {
-    fn add(&mut self, update: Update) {
-        let key = (
-            update.name.clone(),
-            update.arch.clone(),
-            update.version.clone(),
-        );
-        match self.by_key.get_mut(&key) {
-            None => {
-                self.by_key.insert(key, update);
-            }
-            Some(known) => {
-                if update.classification == Classification::Security {
-                    known.classification = Classification::Security;
-                    known.repository = update.repository;
-                }
-                known.release_date = earliest(known.release_date, update.release_date);
-            }
-        }
-    }
-
-    fn into_updates(self) -> Vec<Update> {
-        let mut updates: Vec<Update> = self.by_key.into_values().collect();
-        updates.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
-        updates
-    }
-}
-
-fn earliest(a: Date, b: Date) -> Date {
-    a.min(b)
 }
 
 #[cfg(test)]

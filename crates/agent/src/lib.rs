@@ -13,6 +13,7 @@ pub mod apt;
 pub mod driver;
 pub mod facts;
 pub mod install;
+mod known_versions;
 pub mod report;
 pub mod root;
 pub mod rpm;

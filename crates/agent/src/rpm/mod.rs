@@ -39,6 +39,7 @@ use patchline_metadata::rpm::primary::PrimaryReader;
 use patchline_metadata::rpm::repomd::{RepoMd, parse_repomd};
 use patchline_metadata::rpm::updateinfo::{Advisory, AdvisoryKind, UpdateinfoReader};
 
+use crate::known_versions::KnownVersions;
 use crate::root::{NodeRoot, ReadError};
 use crate::source::{PackageManager, Source};
 use repo_cache::{CacheKind, CachedRepo, ListError};
@@ -354,36 +355,6 @@ fn classification(kind: &AdvisoryKind) -> Classification {
             Classification::Enhancement
         }
         AdvisoryKind::Other(_) => Classification::Other,
-    }
-}
-
-/// Known versions deduplicated by (name, arch, version) across repositories.
-#[derive(Default)]
-struct KnownVersions {
-    by_key: HashMap<(String, String, String), Update>,
-}
-
-impl KnownVersions {
-    fn add(&mut self, update: Update) {
-        let key = (
-            update.name.clone(),
-            update.arch.clone(),
-            update.version.clone(),
-        );
-        match self.by_key.get_mut(&key) {
-            None => {
-                self.by_key.insert(key, update);
-            }
-            // Advisories are looked up across repositories, so duplicates
-            // carry the same advisory; only the listing date can differ.
-            Some(known) => known.release_date = known.release_date.min(update.release_date),
-        }
-    }
-
-    fn into_updates(self) -> Vec<Update> {
-        let mut updates: Vec<Update> = self.by_key.into_values().collect();
-        updates.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
-        updates
     }
 }
 
