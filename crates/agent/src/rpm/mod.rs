@@ -35,7 +35,7 @@ use patchline_core::package::{
     Classification, InstalledPackage, Severity, Update, arches_compatible,
 };
 use patchline_metadata::rpm::RepodataError;
-use patchline_metadata::rpm::primary::PrimaryReader;
+use patchline_metadata::rpm::primary_filter::parse_primary_filtered;
 use patchline_metadata::rpm::repomd::{RepoMd, parse_repomd};
 use patchline_metadata::rpm::updateinfo::{Advisory, AdvisoryKind, UpdateinfoReader};
 
@@ -189,8 +189,9 @@ fn read_repomd(repo: &CachedRepo) -> Result<RepoMd, RpmInventoryError> {
     parse_repomd(&read_file(&path)?).map_err(|source| RpmInventoryError::Repodata { path, source })
 }
 
-/// Streams a primary, calling `found(name, arch, evr, time_file)` for each
-/// binary package of an installed name with a compatible arch.
+/// Reads a primary, calling `found(name, arch, evr, time_file)` for each
+/// binary package of an installed name with a compatible arch; errors in
+/// packages of other names are not seen.
 fn read_primary(
     path: &Path,
     installed_arches: &HashMap<&str, Vec<&str>>,
@@ -201,8 +202,11 @@ fn read_primary(
         path: path.to_owned(),
         source,
     };
-    for package in PrimaryReader::from_bytes(&bytes).map_err(repodata_error)? {
-        let package = package.map_err(repodata_error)?;
+    // Only packages of installed names are parsed (most of a primary is
+    // other packages' provides and requires).
+    let packages = parse_primary_filtered(&bytes, |name| installed_arches.contains_key(name))
+        .map_err(repodata_error)?;
+    for package in packages {
         if is_source_arch(&package.arch) {
             continue;
         }

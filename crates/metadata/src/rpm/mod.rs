@@ -6,6 +6,7 @@
 //! repository is hundreds of megabytes once decompressed.
 
 pub mod primary;
+pub mod primary_filter;
 pub mod repomd;
 pub mod updateinfo;
 mod xml;
