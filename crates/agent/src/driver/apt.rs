@@ -25,7 +25,6 @@
 //! that is not at its version alone: only packages that fail by themselves
 //! are reported failed.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -336,41 +335,9 @@ impl PackageDriver for AptDriver {
         targets: &[Target],
         excluded: &[String],
     ) -> Result<InstallOutcome, DriverError> {
-        let mut outcome = InstallOutcome {
-            results: Vec::new(),
-            commands: Vec::new(),
-            repairs: Vec::new(),
-            held: Vec::new(),
-        };
-        if targets.is_empty() {
-            return Ok(outcome);
-        }
-        // Hold only what is not held already and is not itself a target,
-        // so the node's own holds survive and targets stay installable.
-        let already: BTreeSet<String> = self.held()?.into_iter().collect();
-        let target_names: BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-        let to_hold: Vec<String> = excluded
-            .iter()
-            .filter(|name| !already.contains(*name) && !target_names.contains(name.as_str()))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !to_hold.is_empty() {
-            outcome.commands.push(self.hold(&to_hold)?);
-            outcome.held.clone_from(&to_hold);
-        }
-        let installed = self.install_with_retries(targets, &mut outcome);
-        if !to_hold.is_empty() {
-            // Release the holds whatever happened above; a failure to
-            // release is reported after the install's own error, if any.
-            let released = self.unhold(&to_hold);
-            installed?;
-            outcome.commands.push(released?);
-        } else {
-            installed?;
-        }
-        Ok(outcome)
+        super::install_holding_excluded(self, targets, excluded, |outcome| {
+            self.install_with_retries(targets, outcome)
+        })
     }
 
     fn interrupted(&self) -> Result<Vec<InterruptedPackage>, DriverError> {

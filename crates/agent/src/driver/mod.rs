@@ -27,6 +27,7 @@ pub mod dnf;
 mod rpm_family;
 pub mod zypper;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -187,4 +188,48 @@ pub trait PackageDriver {
     /// Finishes an interrupted run (`dpkg --configure -a`; for rpm, erasing
     /// older duplicates from the database).
     fn repair(&self) -> Result<Repair, DriverError>;
+}
+
+/// Runs `install` for `targets` while the `excluded` names are held with
+/// the driver's own mechanism (apt-mark hold, zypper locks). Only names not
+/// held already and not targets themselves are held, so the node's own holds
+/// survive and targets stay installable; exactly those are released
+/// afterwards, whatever the install did (a failure to release is reported
+/// after the install's own error, if any).
+pub(crate) fn install_holding_excluded(
+    driver: &dyn PackageDriver,
+    targets: &[Target],
+    excluded: &[String],
+    install: impl FnOnce(&mut InstallOutcome) -> Result<(), DriverError>,
+) -> Result<InstallOutcome, DriverError> {
+    let mut outcome = InstallOutcome {
+        results: Vec::new(),
+        commands: Vec::new(),
+        repairs: Vec::new(),
+        held: Vec::new(),
+    };
+    if targets.is_empty() {
+        return Ok(outcome);
+    }
+    let already: BTreeSet<String> = driver.held()?.into_iter().collect();
+    let to_hold: Vec<String> = excluded
+        .iter()
+        .filter(|name| !already.contains(*name) && !targets.iter().any(|t| &t.name == *name))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !to_hold.is_empty() {
+        outcome.commands.push(driver.hold(&to_hold)?);
+        outcome.held.clone_from(&to_hold);
+    }
+    let installed = install(&mut outcome);
+    if !to_hold.is_empty() {
+        let released = driver.unhold(&to_hold);
+        installed?;
+        outcome.commands.push(released?);
+    } else {
+        installed?;
+    }
+    Ok(outcome)
 }

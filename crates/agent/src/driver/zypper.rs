@@ -207,47 +207,16 @@ impl PackageDriver for ZypperDriver {
         targets: &[Target],
         excluded: &[String],
     ) -> Result<InstallOutcome, DriverError> {
-        let mut outcome = InstallOutcome {
-            results: Vec::new(),
-            commands: Vec::new(),
-            repairs: Vec::new(),
-            held: Vec::new(),
-        };
-        if targets.is_empty() {
-            return Ok(outcome);
-        }
-        // Lock only what is not locked already and is not itself a target,
-        // so the node's own locks survive and targets stay installable.
-        let already: BTreeSet<String> = self.held()?.into_iter().collect();
-        let to_lock: Vec<String> = excluded
-            .iter()
-            .filter(|name| !already.contains(*name) && !targets.iter().any(|t| &t.name == *name))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !to_lock.is_empty() {
-            outcome.commands.push(self.hold(&to_lock)?);
-            outcome.held.clone_from(&to_lock);
-        }
-        let installed = rpm_family::install_with_retries(
-            &self.database,
-            targets,
-            &mut outcome,
-            self.timeouts.install,
-            &|batch| self.install_call(batch),
-            &completed,
-        );
-        if !to_lock.is_empty() {
-            // Release the locks whatever happened above; a failure to
-            // release is reported after the install's own error, if any.
-            let released = self.unhold(&to_lock);
-            installed?;
-            outcome.commands.push(released?);
-        } else {
-            installed?;
-        }
-        Ok(outcome)
+        super::install_holding_excluded(self, targets, excluded, |outcome| {
+            rpm_family::install_with_retries(
+                &self.database,
+                targets,
+                outcome,
+                self.timeouts.install,
+                &|batch| self.install_call(batch),
+                &completed,
+            )
+        })
     }
 
     fn interrupted(&self) -> Result<Vec<InterruptedPackage>, DriverError> {
