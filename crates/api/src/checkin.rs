@@ -1,0 +1,245 @@
+//! Check-in: the agent's periodic call. It carries facts, tags and the
+//! inventory *by content hash*; the body travels only when the server has
+//! not seen that hash. The reply carries the work for the node.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use patchline_core::os::OsInfo;
+use patchline_core::package::{InstalledPackage, PackageRef, Update};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::nodes::NodeComplianceSummary;
+
+/// What the agent reports about its node besides packages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFacts {
+    pub hostname: String,
+    #[schema(value_type = Object)]
+    pub os: OsInfo,
+    /// dpkg/rpm architecture (`amd64`, `x86_64`); may be empty when unknown.
+    #[serde(default)]
+    pub arch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default)]
+    pub reboot_required: bool,
+    pub agent_version: String,
+}
+
+/// Everything the compliance engine needs from a node, without baseline or
+/// time: identical nodes send identical inventories, so the server stores and
+/// evaluates each distinct inventory once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    #[schema(value_type = Object)]
+    pub os: OsInfo,
+    #[schema(value_type = Vec<Object>)]
+    pub installed: Vec<InstalledPackage>,
+    /// Every version the node's repositories offer for installed packages.
+    #[schema(value_type = Vec<Object>)]
+    pub updates: Vec<Update>,
+    /// Packages whose last install attempt failed.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub failed: Vec<PackageRef>,
+    /// Packages installed but waiting for a reboot.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub pending_reboot: Vec<PackageRef>,
+}
+
+impl Inventory {
+    /// Sorts every list so the same package set always hashes the same,
+    /// whatever order the package database listed it in.
+    pub fn normalise(&mut self) {
+        self.installed
+            .sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+        self.updates.sort_by(|a, b| {
+            (&a.name, &a.arch, &a.version, &a.repository).cmp(&(
+                &b.name,
+                &b.arch,
+                &b.version,
+                &b.repository,
+            ))
+        });
+        let by_ref = |a: &PackageRef, b: &PackageRef| {
+            (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version))
+        };
+        self.failed.sort_by(by_ref);
+        self.pending_reboot.sort_by(by_ref);
+    }
+
+    /// SHA-256 of the JSON of the normalised inventory. The server recomputes
+    /// it over what it receives and refuses a body whose hash differs.
+    pub fn content_hash(&self) -> InventoryHash {
+        let mut normalised = self.clone();
+        normalised.normalise();
+        let json = serde_json::to_vec(&normalised).unwrap_or_default();
+        InventoryHash(hex::encode(Sha256::digest(&json)))
+    }
+}
+
+/// Lower-case hex SHA-256 of an [`Inventory`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct InventoryHash(pub String);
+
+impl InventoryHash {
+    /// 64 lower-case hex digits.
+    pub fn is_well_formed(&self) -> bool {
+        self.0.len() == 64
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
+impl fmt::Display for InventoryHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `POST /api/v1/agent/checkin` with the node credential. The node is the
+/// one the credential belongs to; a body never names a node id.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinRequest {
+    pub facts: NodeFacts,
+    /// Tags from the agent's configuration (operator tags win on conflict).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[schema(value_type = String)]
+    pub scanned_at: Timestamp,
+    pub inventory_hash: InventoryHash,
+    /// Sent only after the server answered `inventory-required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
+    /// Results of work items finished since the last check-in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<WorkResult>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckinStatus {
+    /// Recorded.
+    Accepted,
+    /// The server does not know `inventory_hash`: send again with the body.
+    /// Nothing else of the request was recorded.
+    InventoryRequired,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinResponse {
+    pub status: CheckinStatus,
+    pub checkin_interval_seconds: u32,
+    /// The node's compliance as the server evaluated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<NodeComplianceSummary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work: Vec<Work>,
+}
+
+/// Work the server hands a node. The agent runs it and reports a
+/// [`WorkResult`] with the same id at its next check-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Work {
+    /// Scan again now (refreshing repository metadata when `refresh`).
+    Scan { id: String, refresh: bool },
+}
+
+impl Work {
+    pub fn id(&self) -> &str {
+        match self {
+            Work::Scan { id, .. } => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkStatus {
+    Success,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkResult {
+    pub id: String,
+    pub status: WorkStatus,
+    /// Bounded by the agent (last 64 KiB).
+    #[serde(default)]
+    pub output: String,
+    #[schema(value_type = String)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String)]
+    pub finished_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchline_core::os::OsFamily;
+
+    fn package(name: &str, version: &str) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            arch: "amd64".into(),
+            version: version.into(),
+            source: None,
+        }
+    }
+
+    fn inventory(installed: Vec<InstalledPackage>) -> Inventory {
+        Inventory {
+            os: OsInfo {
+                family: OsFamily::Debian,
+                id: "debian".into(),
+                version_id: "12".into(),
+                product: "Debian12".into(),
+            },
+            installed,
+            updates: Vec::new(),
+            failed: Vec::new(),
+            pending_reboot: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_hash_ignores_listing_order_but_not_content() {
+        let a = inventory(vec![
+            package("bash", "5.2-1"),
+            package("zlib1g", "1:1.2.13"),
+        ]);
+        let b = inventory(vec![
+            package("zlib1g", "1:1.2.13"),
+            package("bash", "5.2-1"),
+        ]);
+        let c = inventory(vec![
+            package("bash", "5.2-2"),
+            package("zlib1g", "1:1.2.13"),
+        ]);
+        assert_eq!(a.content_hash(), b.content_hash());
+        assert_ne!(a.content_hash(), c.content_hash());
+        assert!(a.content_hash().is_well_formed());
+        assert!(!InventoryHash("ABC".into()).is_well_formed());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = r#"{"status":"accepted","checkin_interval_seconds":60,"surprise":1}"#;
+        assert!(serde_json::from_str::<CheckinResponse>(json).is_err());
+    }
+}
