@@ -10,6 +10,7 @@
 //! ([`install`] runs the whole flow).
 
 pub mod apt;
+pub mod checkin;
 pub mod driver;
 pub mod facts;
 pub mod install;

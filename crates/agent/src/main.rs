@@ -1,4 +1,5 @@
-//! `patchline-agent`: scans the node at a root path.
+//! `patchline-agent`: scans the node at a root path, installs its updates,
+//! or runs in server mode (`run`): enrol, then check in periodically.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
+use patchline_agent::checkin::{self, AgentConfig, CheckinOutcome, EnrolSecret};
 use patchline_agent::driver::{self, DriverTimeouts};
 use patchline_agent::facts::read_facts;
 use patchline_agent::install::{self, Hooks, InstallOptions, RebootOption};
@@ -93,7 +95,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Server mode: enrol with the server once (storing the node credential
+    /// in STATE_DIR/credential.json, mode 0600), then scan ROOT and check in
+    /// at the interval the server sets, running the work it hands out.
+    /// Stops with an error when the server refuses the credential (node
+    /// deleted or credential revoked).
+    Run {
+        /// The server, `https://HOST:PORT`.
+        #[arg(long)]
+        server: String,
+        /// PEM certificate the server is trusted by (only it is).
+        #[arg(long)]
+        ca_cert: PathBuf,
+        /// Where the node credential is kept.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// File holding the enrolment secret (needed until enrolled);
+        /// else the PATCHLINE_ENROL_SECRET environment variable.
+        #[arg(long)]
+        enrol_secret_file: Option<PathBuf>,
+        /// A tag of this node, `KEY=VALUE` (repeatable); the secret's and
+        /// operators' tags win on conflict.
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// The node's root filesystem (the live host by default).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Enrol if needed, check in once (running any work handed out) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Never run install work, only scans.
+        #[arg(long)]
+        scan_only: bool,
+    },
 }
+
+const ENROL_SECRET_ENV: &str = "PATCHLINE_ENROL_SECRET";
 
 fn main() -> ExitCode {
     match run() {
@@ -184,7 +221,98 @@ fn run() -> Result<ExitCode> {
                 json,
             })
         }
+        Command::Run {
+            server,
+            ca_cert,
+            state_dir,
+            enrol_secret_file,
+            tags,
+            root,
+            once,
+            scan_only,
+        } => {
+            let ca_pem = std::fs::read(&ca_cert)
+                .with_context(|| format!("reading the CA certificate {}", ca_cert.display()))?;
+            let enrol_secret = match enrol_secret_file {
+                Some(path) => Some(EnrolSecret::new(
+                    std::fs::read_to_string(&path).with_context(|| {
+                        format!("reading the enrolment secret {}", path.display())
+                    })?,
+                )),
+                None => std::env::var(ENROL_SECRET_ENV).ok().map(EnrolSecret::new),
+            };
+            let mut config = AgentConfig::new(server, ca_pem, state_dir);
+            config.enrol_secret = enrol_secret;
+            config.tags = tags.into_iter().collect();
+            config.root = root;
+            config.scan_only = scan_only;
+            run_server_mode(config, once)
+        }
     }
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn run_server_mode(config: AgentConfig, once: bool) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    // One node, one connection at a time: no need for worker threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    if once {
+        let outcome = runtime.block_on(checkin::run_once(config))?;
+        print!("{}", render_outcome(&outcome));
+    } else {
+        runtime.block_on(checkin::run(config))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_outcome(outcome: &CheckinOutcome) -> String {
+    let mut text = format!(
+        "node {}{}\ninventory {} ({})\n",
+        outcome.node_id,
+        if outcome.enrolled {
+            " (enrolled now)"
+        } else {
+            ""
+        },
+        outcome.inventory_hash,
+        if outcome.inventory_sent {
+            "uploaded"
+        } else {
+            "already known to the server"
+        },
+    );
+    match &outcome.compliance {
+        Some(compliance) => text.push_str(&format!(
+            "compliance {:?} against {} v{}\n",
+            compliance.status, compliance.baseline, compliance.baseline_version
+        )),
+        None => text.push_str("compliance not evaluated yet\n"),
+    }
+    for result in &outcome.work_done {
+        text.push_str(&format!("work {}: {:?}\n", result.id, result.status));
+    }
+    text.push_str(&format!(
+        "next check-in in {} s\n",
+        outcome.checkin_interval_seconds
+    ));
+    text
 }
 
 fn read_baseline(path: &std::path::Path) -> Result<Baseline> {

@@ -1,0 +1,112 @@
+//! One scan of the root in the shape a check-in carries: the node's facts
+//! and its inventory, hashed. The inventory holds no time and no baseline,
+//! so an unchanged root hashes the same and its body is not sent again.
+
+use jiff::Timestamp;
+use patchline_api::checkin::{Inventory, InventoryHash, NodeFacts};
+use patchline_core::package::PackageRef;
+
+use crate::checkin::arch::node_arch;
+use crate::facts::read_facts;
+use crate::root::{NodeRoot, ReadError};
+use crate::scan::{ScanError, read_inventory};
+
+/// Why the root could not be read. Nothing on the node has changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("scanning {root}: {source}")]
+    Scan {
+        root: String,
+        // Boxed: a scan error is large and rare.
+        #[source]
+        source: Box<ScanError>,
+    },
+    #[error("reading the architecture of {root}: {source}")]
+    Arch {
+        root: String,
+        #[source]
+        source: ReadError,
+    },
+}
+
+/// What a check-in reports about the node at one instant.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshot {
+    pub facts: NodeFacts,
+    pub inventory: Inventory,
+    pub inventory_hash: InventoryHash,
+    pub scanned_at: Timestamp,
+}
+
+/// Reads facts and inventory of the node at `root`.
+pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
+    let root_name = || root.path().display().to_string();
+    let scan_error = |source| SnapshotError::Scan {
+        root: root_name(),
+        source: Box::new(source),
+    };
+    let scanned_at = Timestamp::now();
+    let mut facts = read_facts(root).map_err(|error| scan_error(ScanError::Facts(error)))?;
+    let scanned = read_inventory(root, &mut facts).map_err(scan_error)?;
+    let arch = node_arch(root, facts.os.family.is_debian_like(), &scanned.installed).map_err(
+        |source| SnapshotError::Arch {
+            root: root_name(),
+            source,
+        },
+    )?;
+    let hostname = facts.hostname.clone().unwrap_or_else(|| {
+        if root.is_live_host() {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            String::new()
+        }
+    });
+    let mut inventory = Inventory {
+        os: facts.os.clone(),
+        installed: scanned.installed,
+        updates: scanned.updates,
+        // Install results are recorded by the install work of a later
+        // issue; a scan alone knows of no failed install.
+        failed: Vec::new(),
+        pending_reboot: facts
+            .reboot_required_packages
+            .iter()
+            .map(PackageRef::named)
+            .collect(),
+    };
+    inventory.normalise();
+    let inventory_hash = inventory.content_hash();
+    Ok(NodeSnapshot {
+        facts: NodeFacts {
+            hostname,
+            os: facts.os,
+            arch,
+            kernel: facts.kernel,
+            reboot_required: facts.reboot_required,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        inventory,
+        inventory_hash,
+        scanned_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_without_os_release_is_an_error_naming_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = snapshot(&NodeRoot::new(dir.path())).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("os-release"), "{message}");
+    }
+}

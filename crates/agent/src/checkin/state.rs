@@ -1,0 +1,301 @@
+//! The agent's state directory: the node credential the server issued at
+//! enrolment, kept in `credential.json` with mode 0600. A file that exists
+//! but cannot be used is an error and is never overwritten: enrolling again
+//! over it would silently orphan the node the server knows.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The file name of the credential under the state directory.
+pub const CREDENTIAL_FILE: &str = "credential.json";
+
+/// What enrolment gave this node. `Debug` never shows the credential.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredCredential {
+    /// The server that issued it (the `--server` URL).
+    pub server: String,
+    pub node_id: String,
+    pub credential: String,
+}
+
+impl fmt::Debug for StoredCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCredential")
+            .field("server", &self.server)
+            .field("node_id", &self.node_id)
+            .field("credential", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why the state directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{path} is not a usable credential file: {reason}. It was left untouched; \
+         restore it, or remove it to enrol this node again"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path} is accessible to other users (mode {mode:04o}); it holds the node \
+         credential: run `chmod 600 {path}`"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} already exists: refusing to overwrite a node credential")]
+    AlreadyExists { path: PathBuf },
+}
+
+/// The directory the agent keeps its state in.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(dir: impl Into<PathBuf>) -> StateDir {
+        StateDir { dir: dir.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn credential_path(&self) -> PathBuf {
+        self.dir.join(CREDENTIAL_FILE)
+    }
+
+    /// Creates the directory (mode 0700) if it does not exist.
+    pub fn prepare(&self) -> Result<(), StateError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|source| StateError::CreateDir {
+                path: self.dir.clone(),
+                source,
+            })
+    }
+
+    /// The stored credential; `None` when the node has not enrolled yet.
+    pub fn load_credential(&self) -> Result<Option<StoredCredential>, StateError> {
+        let path = self.credential_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(source) if source.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let mode = fs::metadata(&path)
+            .map_err(|source| StateError::Read {
+                path: path.clone(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StateError::TooOpen { path, mode });
+        }
+        let stored: StoredCredential =
+            serde_json::from_slice(&bytes).map_err(|error| StateError::Corrupt {
+                path: path.clone(),
+                reason: format!("invalid JSON ({error})"),
+            })?;
+        for (field, value) in [
+            ("server", &stored.server),
+            ("node_id", &stored.node_id),
+            ("credential", &stored.credential),
+        ] {
+            if value.trim().is_empty() {
+                return Err(StateError::Corrupt {
+                    path,
+                    reason: format!("field `{field}` is empty"),
+                });
+            }
+        }
+        Ok(Some(stored))
+    }
+
+    /// Writes the credential (mode 0600, the directory 0700 when created).
+    /// Refuses to replace an existing file; the write is atomic, so a crash
+    /// leaves either no credential or the whole one.
+    pub fn store_credential(&self, stored: &StoredCredential) -> Result<(), StateError> {
+        self.prepare()?;
+        let path = self.credential_path();
+        let temporary = self
+            .dir
+            .join(format!(".{CREDENTIAL_FILE}.{}.tmp", std::process::id()));
+        let result = write_new_private(&temporary, stored).and_then(|()| {
+            // A hard link fails when the target exists, unlike a rename:
+            // two agents racing on one directory cannot clobber each other.
+            match fs::hard_link(&temporary, &path) {
+                Ok(()) => Ok(()),
+                Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(StateError::AlreadyExists { path: path.clone() })
+                }
+                Err(source) => Err(StateError::Write {
+                    path: path.clone(),
+                    source,
+                }),
+            }
+        });
+        let _ = fs::remove_file(&temporary);
+        result?;
+        // Persist the new directory entry too.
+        if let Ok(dir) = fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn write_new_private(path: &Path, stored: &StoredCredential) -> Result<(), StateError> {
+    let write_error = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let _ = fs::remove_file(path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(write_error)?;
+    // The umask can only clear bits; set 0600 explicitly anyway.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(write_error)?;
+    let json = serde_json::to_vec_pretty(stored).map_err(|error| StateError::Write {
+        path: path.to_path_buf(),
+        source: io::Error::other(error),
+    })?;
+    file.write_all(&json).map_err(write_error)?;
+    file.write_all(b"\n").map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> StoredCredential {
+        StoredCredential {
+            server: "https://127.0.0.1:8443".into(),
+            node_id: "n1".into(),
+            credential: "pln_secretvalue".into(),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_means_not_enrolled() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        assert!(state.load_credential().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_credential_round_trips_with_mode_0600_in_a_0700_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        state.store_credential(&credential()).unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state.credential_path()), 0o600);
+        assert_eq!(mode(state.path()), 0o700);
+        assert_eq!(state.load_credential().unwrap(), Some(credential()));
+        let leftovers: Vec<_> = fs::read_dir(state.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [CREDENTIAL_FILE], "no temporary file left");
+    }
+
+    #[test]
+    fn an_existing_credential_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        state.store_credential(&credential()).unwrap();
+        let other = StoredCredential {
+            node_id: "n2".into(),
+            ..credential()
+        };
+        let error = state.store_credential(&other).unwrap_err();
+        assert!(matches!(error, StateError::AlreadyExists { .. }), "{error}");
+        assert_eq!(state.load_credential().unwrap(), Some(credential()));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_a_clear_error_and_stays_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let path = state.credential_path();
+        fs::write(&path, b"{\"server\": \"https://x\", \"node_id\": ").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let error = state.load_credential().unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, StateError::Corrupt { .. }), "{message}");
+        assert!(message.contains("credential.json"), "{message}");
+        assert!(message.contains("left untouched"), "{message}");
+        let error = state.store_credential(&credential()).unwrap_err();
+        assert!(matches!(error, StateError::AlreadyExists { .. }), "{error}");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"{\"server\": \"https://x\", \"node_id\": "
+        );
+    }
+
+    #[test]
+    fn an_empty_field_or_unknown_field_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let path = state.credential_path();
+        for text in [
+            r#"{"server":"https://x","node_id":"n","credential":" "}"#,
+            r#"{"server":"https://x","node_id":"n","credential":"c","extra":1}"#,
+        ] {
+            fs::write(&path, text).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            let error = state.load_credential().unwrap_err();
+            assert!(matches!(error, StateError::Corrupt { .. }), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_file_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        state.store_credential(&credential()).unwrap();
+        let path = state.credential_path();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let error = state.load_credential().unwrap_err();
+        assert!(error.to_string().contains("chmod 600"), "{error}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_credential() {
+        let shown = format!("{:?}", credential());
+        assert!(!shown.contains("pln_secretvalue"), "{shown}");
+        assert!(shown.contains("n1"), "{shown}");
+    }
+}
