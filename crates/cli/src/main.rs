@@ -1,18 +1,28 @@
 //! `patchline`: the operator CLI.
 //!
-//! Today it holds the offline tools operators use while writing policy:
-//! checking baseline files, previewing a window schedule's next occurrences
-//! (across DST), and comparing versions exactly as dpkg or rpm would. The
-//! server commands (login, nodes, compliance, apply) join it with the
-//! control plane.
+//! Offline tools for writing policy (checking baseline files, previewing
+//! window schedules, comparing versions), the control-plane commands that
+//! talk to a server with a stored session (login, nodes, baselines, groups,
+//! compliance, enrolment, users, tokens, audit, declarative `apply`), and
+//! the server itself (`server`, and `up`: server plus a local agent).
 
+mod admin_cmd;
+mod apply;
+mod auth_cmd;
 mod baseline_cmd;
+mod compliance_cmd;
+mod credentials;
+mod nodes_cmd;
+mod output;
+mod policy_cmd;
 mod schedule_cmd;
+mod session;
+mod values;
 mod version_cmd;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -28,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check and inspect patch baselines.
+    /// Check and inspect patch baseline files (offline).
     #[command(subcommand)]
     Baseline(baseline_cmd::BaselineCommand),
     /// Preview maintenance-window schedules.
@@ -37,6 +47,37 @@ enum Command {
     /// Compare package versions as dpkg or rpm does.
     #[command(subcommand)]
     Version(version_cmd::VersionCommand),
+    /// Log in to a server and keep the session.
+    Login(auth_cmd::LoginArgs),
+    /// Forget the stored session.
+    Logout,
+    /// Who the stored session is.
+    Whoami(output::JsonArg),
+    /// Enrolled nodes and their tags.
+    #[command(subcommand)]
+    Nodes(nodes_cmd::NodesCommand),
+    /// Baselines stored on the server.
+    #[command(subcommand)]
+    Baselines(policy_cmd::BaselinesCommand),
+    /// Patch groups stored on the server.
+    #[command(subcommand)]
+    Groups(policy_cmd::GroupsCommand),
+    /// Compliance reports.
+    #[command(subcommand)]
+    Compliance(compliance_cmd::ComplianceCommand),
+    /// Apply baselines and patch groups from YAML (shows a diff first).
+    Apply(apply::ApplyArgs),
+    /// Enrolment secrets for agents.
+    #[command(subcommand)]
+    Enrolment(admin_cmd::EnrolmentCommand),
+    /// Operators.
+    #[command(subcommand)]
+    Users(admin_cmd::UsersCommand),
+    /// API tokens for automation.
+    #[command(subcommand)]
+    Tokens(admin_cmd::TokensCommand),
+    /// The audit log.
+    Audit(admin_cmd::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +95,27 @@ fn run() -> Result<ExitCode> {
         Command::Baseline(command) => baseline_cmd::run(command),
         Command::Schedule(command) => schedule_cmd::run(command),
         Command::Version(command) => version_cmd::run(command),
+        Command::Logout => auth_cmd::logout(),
+        Command::Login(args) => block_on(auth_cmd::login(args)),
+        Command::Whoami(args) => block_on(auth_cmd::whoami(args)),
+        Command::Nodes(command) => block_on(nodes_cmd::run(command)),
+        Command::Baselines(command) => block_on(policy_cmd::baselines(command)),
+        Command::Groups(command) => block_on(policy_cmd::groups(command)),
+        Command::Compliance(command) => block_on(compliance_cmd::run(command)),
+        Command::Apply(args) => block_on(apply::run(args)),
+        Command::Enrolment(command) => block_on(admin_cmd::enrolment(command)),
+        Command::Users(command) => block_on(admin_cmd::users(command)),
+        Command::Tokens(command) => block_on(admin_cmd::tokens(command)),
+        Command::Audit(args) => block_on(admin_cmd::audit(args)),
     }
+}
+
+/// Runs a server command on a multi-threaded runtime (the offline commands
+/// need none).
+fn block_on(command: impl Future<Output = Result<ExitCode>>) -> Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(command)
 }

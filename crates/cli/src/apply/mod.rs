@@ -1,0 +1,191 @@
+//! `patchline apply -f FILE.yaml`: declarative baselines and patch groups.
+//! Reads the files, fetches the server's objects, prints a diff per object,
+//! asks before changing anything, then PUTs the changed objects baselines
+//! first. The server treats an identical PUT as a no-op, and unchanged
+//! objects are not sent at all, so applying twice changes nothing.
+
+pub mod manifest;
+pub mod plan;
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::stdout_styled;
+use crate::session::Session;
+use manifest::Manifest;
+use plan::{Change, CurrentState, Plan, Put};
+
+/// Showing a progress bar for fewer objects would only flicker.
+const PROGRESS_BAR_FROM: usize = 5;
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// YAML file(s) with `kind: Baseline` / `kind: PatchGroup` documents
+    /// (`-` reads standard input).
+    #[arg(short = 'f', long = "file", required = true)]
+    files: Vec<PathBuf>,
+    /// Show the diff and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply without asking (required when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+pub async fn run(args: ApplyArgs) -> Result<ExitCode> {
+    let manifest = read_manifest(&args.files)?;
+    if manifest.is_empty() {
+        println!("No objects in {}.", describe_files(&args.files));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let session = Session::open()?;
+    let client = &session.client;
+    let baselines = session.check(client.baselines().await, "cannot list baselines")?;
+    let groups = session.check(client.patch_groups().await, "cannot list patch groups")?;
+    let plan = plan::plan(&manifest, &CurrentState::new(baselines, groups));
+    print_plan(&plan);
+    let changes = plan.count(Change::Create) + plan.count(Change::Update);
+    if changes == 0 {
+        println!("Nothing to apply.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.dry_run {
+        println!("Dry run: nothing applied.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes && !confirm(changes)? {
+        println!("Nothing applied.");
+        return Ok(ExitCode::from(1));
+    }
+    execute(&session, &plan).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_manifest(files: &[PathBuf]) -> Result<Manifest> {
+    let mut manifest = Manifest::default();
+    for path in files {
+        let (name, text) = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            ("<stdin>".to_string(), text)
+        } else {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            (path.display().to_string(), text)
+        };
+        manifest.add_source(&name, &text)?;
+    }
+    Ok(manifest)
+}
+
+fn describe_files(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_plan(plan: &Plan) {
+    let styled = stdout_styled();
+    for object in &plan.objects {
+        println!("{}: {}", object.label, object.change.as_str());
+        for line in object.diff.lines() {
+            println!("{}", colour_diff_line(line, styled));
+        }
+    }
+    println!("Plan: {}.", plan.summary());
+}
+
+fn colour_diff_line(line: &str, styled: bool) -> String {
+    if !styled {
+        return line.to_string();
+    }
+    let code = if line.starts_with("+++") || line.starts_with("---") {
+        "1"
+    } else if line.starts_with('+') {
+        "32"
+    } else if line.starts_with('-') {
+        "31"
+    } else if line.starts_with("@@") {
+        "36"
+    } else {
+        return line.to_string();
+    };
+    format!("\u{1b}[{code}m{line}\u{1b}[0m")
+}
+
+/// Asks on the terminal; without one, only `--yes` may apply.
+fn confirm(changes: usize) -> Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "standard input is not a terminal: pass --yes to apply {changes} change(s) without confirmation"
+        );
+    }
+    print!("Apply {changes} change(s)? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+async fn execute(session: &Session, plan: &Plan) -> Result<()> {
+    let changes: Vec<_> = plan.changes().collect();
+    let bar = if changes.len() >= PROGRESS_BAR_FROM {
+        // Drawn on stderr and hidden automatically when it is not a terminal.
+        let bar = ProgressBar::new(changes.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    for object in changes {
+        bar.set_message(object.label.clone());
+        let client = &session.client;
+        let doing = format!("cannot apply {}", object.label);
+        let outcome = match &object.put {
+            Put::Baseline(request) => session.check(client.put_baseline(request).await, doing)?,
+            Put::PatchGroup(group) => session.check(client.put_patch_group(group).await, doing)?,
+        };
+        let verb = match object.change {
+            Change::Create => "created",
+            _ => "updated",
+        };
+        let line = if outcome.changed {
+            format!(
+                "{}: {verb} (version {}, {} node(s) re-evaluated)",
+                object.label, outcome.version, outcome.reevaluated_nodes
+            )
+        } else {
+            format!("{}: unchanged on the server", object.label)
+        };
+        bar.suspend(|| println!("{line}"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_lines_are_coloured_only_when_styled() {
+        assert_eq!(colour_diff_line("+a", false), "+a");
+        assert_eq!(colour_diff_line("+a", true), "\u{1b}[32m+a\u{1b}[0m");
+        assert_eq!(colour_diff_line("-a", true), "\u{1b}[31m-a\u{1b}[0m");
+        assert_eq!(colour_diff_line(" a", true), " a");
+    }
+}

@@ -1,0 +1,342 @@
+//! What `apply` would change: each desired object compared with the
+//! server's, as create / update / unchanged, with a unified diff of their
+//! canonical YAML. Equality is decided on the typed values, never on the
+//! text, so comments and key order in the file do not count as changes.
+
+use std::collections::BTreeMap;
+
+use patchline_api::baselines::{BaselineView, PutBaselineRequest};
+use patchline_api::groups::PatchGroup;
+use patchline_core::baseline::Baseline;
+use serde_yaml_ng::{Mapping, Value};
+use similar::TextDiff;
+
+use super::manifest::Manifest;
+
+/// The server's objects, by name.
+#[derive(Debug, Clone, Default)]
+pub struct CurrentState {
+    pub baselines: BTreeMap<String, BaselineView>,
+    pub patch_groups: BTreeMap<String, PatchGroup>,
+}
+
+impl CurrentState {
+    pub fn new(baselines: Vec<BaselineView>, patch_groups: Vec<PatchGroup>) -> CurrentState {
+        CurrentState {
+            baselines: baselines
+                .into_iter()
+                .map(|view| (view.name.clone(), view))
+                .collect(),
+            patch_groups: patch_groups
+                .into_iter()
+                .map(|group| (group.name.clone(), group))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Unchanged,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The PUT an object becomes.
+#[derive(Debug, Clone)]
+pub enum Put {
+    Baseline(PutBaselineRequest),
+    PatchGroup(PatchGroup),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedObject {
+    /// `baseline/prod-debian`, `patch-group/web`.
+    pub label: String,
+    pub change: Change,
+    /// Unified diff from the server's YAML to the file's; empty when
+    /// unchanged.
+    pub diff: String,
+    pub put: Put,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Baselines first, then patch groups (groups name baselines), each in
+    /// file order.
+    pub objects: Vec<PlannedObject>,
+}
+
+impl Plan {
+    pub fn count(&self, change: Change) -> usize {
+        self.objects
+            .iter()
+            .filter(|object| object.change == change)
+            .count()
+    }
+
+    pub fn changes(&self) -> impl Iterator<Item = &PlannedObject> {
+        self.objects
+            .iter()
+            .filter(|object| object.change != Change::Unchanged)
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} to create, {} to update, {} unchanged",
+            self.count(Change::Create),
+            self.count(Change::Update),
+            self.count(Change::Unchanged)
+        )
+    }
+}
+
+pub fn plan(manifest: &Manifest, current: &CurrentState) -> Plan {
+    let mut objects = Vec::with_capacity(manifest.len());
+    for desired in &manifest.baselines {
+        let name = &desired.baseline.name;
+        let existing = current.baselines.get(name);
+        // Not saying is keeping: a file need not repeat which baseline is
+        // the family default for the flag to survive an apply.
+        let default_for_family = desired
+            .default_for_family
+            .unwrap_or_else(|| existing.is_some_and(|view| view.default_for_family));
+        let new_text = baseline_yaml(&desired.baseline, default_for_family);
+        let (change, old_text) = match existing {
+            None => (Change::Create, String::new()),
+            Some(view) => {
+                let same = view.baseline == desired.baseline
+                    && view.default_for_family == default_for_family;
+                let change = if same {
+                    Change::Unchanged
+                } else {
+                    Change::Update
+                };
+                (
+                    change,
+                    baseline_yaml(&view.baseline, view.default_for_family),
+                )
+            }
+        };
+        let label = format!("baseline/{name}");
+        objects.push(PlannedObject {
+            diff: diff_text(change, &label, &old_text, &new_text),
+            label,
+            change,
+            put: Put::Baseline(PutBaselineRequest {
+                baseline: desired.baseline.clone(),
+                default_for_family,
+            }),
+        });
+    }
+    for desired in &manifest.patch_groups {
+        let group = &desired.group;
+        let new_text = group_yaml(group);
+        let (change, old_text) = match current.patch_groups.get(&group.name) {
+            None => (Change::Create, String::new()),
+            Some(existing) if existing == group => (Change::Unchanged, new_text.clone()),
+            Some(existing) => (Change::Update, group_yaml(existing)),
+        };
+        let label = format!("patch-group/{}", group.name);
+        objects.push(PlannedObject {
+            diff: diff_text(change, &label, &old_text, &new_text),
+            label,
+            change,
+            put: Put::PatchGroup(group.clone()),
+        });
+    }
+    Plan { objects }
+}
+
+fn diff_text(change: Change, label: &str, old: &str, new: &str) -> String {
+    if change == Change::Unchanged {
+        return String::new();
+    }
+    let old_header = if change == Change::Create {
+        "/dev/null".to_string()
+    } else {
+        format!("server: {label}")
+    };
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_header, &format!("file: {label}"))
+        .to_string()
+}
+
+/// The manifest form of a baseline: `kind`, the core fields in their
+/// declared order, and `default-for-family` when set.
+pub fn baseline_yaml(baseline: &Baseline, default_for_family: bool) -> String {
+    let mut document = Mapping::new();
+    document.insert("kind".into(), "Baseline".into());
+    if let Ok(Value::Mapping(fields)) = serde_yaml_ng::to_value(baseline) {
+        for (key, value) in fields {
+            let after_family = key.as_str() == Some("os-family");
+            document.insert(key, value);
+            if after_family && default_for_family {
+                document.insert("default-for-family".into(), true.into());
+            }
+        }
+    }
+    serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+pub fn group_yaml(group: &PatchGroup) -> String {
+    let mut document = Mapping::new();
+    document.insert("kind".into(), "PatchGroup".into());
+    if let Ok(Value::Mapping(fields)) = serde_yaml_ng::to_value(group) {
+        document.extend(fields);
+    }
+    serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchline_core::os::OsFamily;
+
+    fn manifest(text: &str) -> Manifest {
+        let mut manifest = Manifest::default();
+        manifest.add_source("f.yaml", text).unwrap();
+        manifest
+    }
+
+    fn view(baseline: Baseline, default_for_family: bool) -> BaselineView {
+        BaselineView {
+            name: baseline.name.clone(),
+            os_family: baseline.os_family,
+            version: 1,
+            default_for_family,
+            baseline,
+            updated_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            updated_by: "user:admin".into(),
+        }
+    }
+
+    const FILE: &str = "\
+kind: PatchGroup
+name: web
+baselines: {debian: prod}
+---
+kind: Baseline
+name: prod
+os-family: debian
+approval-rules:
+  - approve-after-days: 7
+    compliance-level: high
+";
+
+    #[test]
+    fn everything_is_created_on_an_empty_server_baselines_first() {
+        let plan = plan(&manifest(FILE), &CurrentState::default());
+        let labels: Vec<_> = plan.objects.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["baseline/prod", "patch-group/web"]);
+        assert_eq!(plan.count(Change::Create), 2);
+        let diff = &plan.objects[0].diff;
+        assert!(
+            diff.starts_with("--- /dev/null\n+++ file: baseline/prod\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+approve-after-days: 7")
+                || diff.contains("+  approve-after-days: 7")
+                || diff.contains("+- approve-after-days: 7"),
+            "{diff}"
+        );
+        assert!(
+            !diff
+                .lines()
+                .any(|line| line.starts_with('-') && !line.starts_with("---")),
+            "{diff}"
+        );
+        assert_eq!(plan.summary(), "2 to create, 0 to update, 0 unchanged");
+    }
+
+    #[test]
+    fn identical_objects_are_unchanged_whatever_the_formatting() {
+        let desired = manifest(FILE);
+        let current = CurrentState::new(
+            vec![view(desired.baselines[0].baseline.clone(), false)],
+            vec![desired.patch_groups[0].group.clone()],
+        );
+        let plan = plan(&desired, &current);
+        assert_eq!(plan.count(Change::Unchanged), 2);
+        assert!(plan.objects.iter().all(|object| object.diff.is_empty()));
+        assert_eq!(plan.changes().count(), 0);
+    }
+
+    #[test]
+    fn an_update_shows_only_what_differs() {
+        let desired = manifest(FILE);
+        let mut old = desired.baselines[0].baseline.clone();
+        old.approval_rules[0].approve_after_days = Some(14);
+        let mut old_group = desired.patch_groups[0].group.clone();
+        old_group
+            .baselines
+            .insert(OsFamily::RhelCompatible, "prod-rocky".into());
+        let plan = plan(
+            &desired,
+            &CurrentState::new(vec![view(old, false)], vec![old_group]),
+        );
+        assert_eq!(plan.count(Change::Update), 2);
+        let diff = &plan.objects[0].diff;
+        assert!(diff.contains("--- server: baseline/prod"), "{diff}");
+        let changed: Vec<_> = diff
+            .lines()
+            .filter(|line| {
+                (line.starts_with('-') || line.starts_with('+'))
+                    && !line.starts_with("---")
+                    && !line.starts_with("+++")
+            })
+            .collect();
+        assert_eq!(changed.len(), 2, "{diff}");
+        assert!(
+            changed[0].contains("14") && changed[1].contains('7'),
+            "{diff}"
+        );
+        assert!(
+            plan.objects[1]
+                .diff
+                .contains("-  rhel-compatible: prod-rocky"),
+            "{}",
+            plan.objects[1].diff
+        );
+    }
+
+    #[test]
+    fn an_unstated_default_flag_keeps_the_servers() {
+        let desired = manifest(FILE);
+        let current = CurrentState::new(
+            vec![view(desired.baselines[0].baseline.clone(), true)],
+            vec![],
+        );
+        let plan = plan(&desired, &current);
+        assert_eq!(plan.objects[0].change, Change::Unchanged);
+        match &plan.objects[0].put {
+            Put::Baseline(request) => assert!(request.default_for_family),
+            Put::PatchGroup(_) => panic!("baselines come first"),
+        }
+        // Saying false is a change.
+        let explicit = manifest(&FILE.replace(
+            "os-family: debian",
+            "os-family: debian\ndefault-for-family: false",
+        ));
+        let plan = super::plan(&explicit, &current);
+        assert_eq!(plan.objects[0].change, Change::Update);
+        assert!(
+            plan.objects[0].diff.contains("-default-for-family: true"),
+            "{}",
+            plan.objects[0].diff
+        );
+    }
+}
