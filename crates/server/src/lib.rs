@@ -3,3 +3,6 @@
 //! `Any` driver), enrolment and node credentials, operator roles, the audit
 //! log, and the compliance engine that evaluates each distinct inventory
 //! once.
+
+pub mod auth;
+pub mod store;

@@ -25,7 +25,9 @@ pub mod repo_cache;
 pub mod rpmdb;
 pub mod rpmdb_sqlite;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +37,7 @@ use patchline_core::package::{
     Classification, InstalledPackage, Severity, Update, arches_compatible,
 };
 use patchline_metadata::rpm::RepodataError;
-use patchline_metadata::rpm::primary_filter::parse_primary_filtered;
+use patchline_metadata::rpm::primary_scan::{PackageVersion, scan_primary};
 use patchline_metadata::rpm::repomd::{RepoMd, parse_repomd};
 use patchline_metadata::rpm::updateinfo::{Advisory, AdvisoryKind, UpdateinfoReader};
 
@@ -82,19 +84,29 @@ pub struct RpmInventory {
 
 /// Reads installed packages and known versions under `root`.
 pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError> {
-    let entries = rpmdb::read_installed(root)?;
-    let names: HashSet<&str> = entries.iter().map(|e| e.package.name.as_str()).collect();
-    let repos = repo_cache::discover(root)?;
+    // The rpm database and the repositories' advisories are independent
+    // reads: on two cores the rpmdb read runs beside the updateinfo parse.
+    let (entries, repositories) = std::thread::scope(|scope| {
+        let installed = scope.spawn(|| rpmdb::read_installed(root));
+        let repositories = read_repositories(root);
+        let entries = installed
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (entries, repositories)
+    });
+    let entries = entries?;
+    let repositories = repositories?;
+    let names: FxHashSet<&str> = entries.iter().map(|e| e.package.name.as_str()).collect();
 
-    let mut repomds = Vec::with_capacity(repos.len());
     let mut advisories = AdvisoryIndex::default();
-    for repo in &repos {
-        let repomd = read_repomd(repo)?;
-        let count = match repomd.get("updateinfo") {
-            Some(data) => Some(advisories.read(&repo.data_file(&data.location_href), &names)?),
-            None => None,
-        };
-        repomds.push((repomd, count));
+    let mut repos = Vec::with_capacity(repositories.len());
+    let mut repomds = Vec::with_capacity(repositories.len());
+    for repository in repositories {
+        let count = repository
+            .advisories
+            .map(|list| advisories.add(&list, &names));
+        repos.push(repository.repo);
+        repomds.push((repository.repomd, count));
     }
 
     let installed_arches = installed_arches(&entries);
@@ -109,31 +121,27 @@ pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError
             })?;
         let fallback_day = utc_day(modified(&repo.repomd())?);
         let primary = repo.data_file(&data.location_href);
-        read_primary(
-            &primary,
-            &installed_arches,
-            |name, arch, version, time_file| {
-                let advisory = advisories.get(name, arch, &version);
-                let release_date = advisory
-                    .and_then(|a| a.issued)
-                    .or_else(|| time_file.and_then(timestamp_of).map(utc_day))
-                    .unwrap_or(fallback_day);
-                known.add(Update {
-                    name: name.to_owned(),
-                    arch: arch.to_owned(),
-                    version,
-                    classification: advisory.map_or(Classification::Other, |a| a.classification),
-                    severity: advisory.map_or(Severity::Unspecified, |a| a.severity),
-                    release_date,
-                    advisory_id: advisory.map(|a| a.id.clone()),
-                    cves: advisory.map(|a| a.cves.clone()).unwrap_or_default(),
-                    repository: Some(repo.id.clone()),
-                    priority: None,
-                    section: None,
-                    reboot_suggested: advisory.is_some_and(|a| a.reboot_suggested),
-                });
-            },
-        )?;
+        read_primary(&primary, &installed_arches, |package, version| {
+            let advisory = advisories.get(&package.name, &package.arch, &version);
+            let release_date = advisory
+                .and_then(|a| a.issued)
+                .or_else(|| package.time_file.and_then(timestamp_of).map(utc_day))
+                .unwrap_or(fallback_day);
+            known.add(Update {
+                name: package.name,
+                arch: package.arch,
+                version,
+                classification: advisory.map_or(Classification::Other, |a| a.classification),
+                severity: advisory.map_or(Severity::Unspecified, |a| a.severity),
+                release_date,
+                advisory_id: advisory.map(|a| a.id.clone()),
+                cves: advisory.map(|a| a.cves.clone()).unwrap_or_default(),
+                repository: Some(repo.id.clone()),
+                priority: None,
+                section: None,
+                reboot_suggested: advisory.is_some_and(|a| a.reboot_suggested),
+            });
+        })?;
         sources.push(Source {
             manager: match repo.kind {
                 CacheKind::Dnf => PackageManager::Dnf,
@@ -166,8 +174,45 @@ pub fn read_inventory(root: &NodeRoot) -> Result<RpmInventory, RpmInventoryError
     })
 }
 
-fn installed_arches(entries: &[RpmdbEntry]) -> HashMap<&str, Vec<&str>> {
-    let mut arches: HashMap<&str, Vec<&str>> = HashMap::new();
+/// A cached repository's index and advisories.
+struct RepositoryMetadata {
+    repo: CachedRepo,
+    repomd: RepoMd,
+    /// `None` when the repository has no updateinfo.
+    advisories: Option<Vec<Advisory>>,
+}
+
+fn read_repositories(root: &NodeRoot) -> Result<Vec<RepositoryMetadata>, RpmInventoryError> {
+    let mut repositories = Vec::new();
+    for repo in repo_cache::discover(root)? {
+        let repomd = read_repomd(&repo)?;
+        let advisories = match repomd.get("updateinfo") {
+            Some(data) => Some(read_updateinfo(&repo.data_file(&data.location_href))?),
+            None => None,
+        };
+        repositories.push(RepositoryMetadata {
+            repo,
+            repomd,
+            advisories,
+        });
+    }
+    Ok(repositories)
+}
+
+fn read_updateinfo(path: &Path) -> Result<Vec<Advisory>, RpmInventoryError> {
+    let bytes = read_file(path)?;
+    let repodata_error = |source| RpmInventoryError::Repodata {
+        path: path.to_owned(),
+        source,
+    };
+    UpdateinfoReader::from_bytes(&bytes)
+        .map_err(repodata_error)?
+        .collect::<Result<_, _>>()
+        .map_err(repodata_error)
+}
+
+fn installed_arches(entries: &[RpmdbEntry]) -> FxHashMap<&str, Vec<&str>> {
+    let mut arches: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
     for entry in entries {
         arches
             .entry(entry.package.name.as_str())
@@ -189,23 +234,24 @@ fn read_repomd(repo: &CachedRepo) -> Result<RepoMd, RpmInventoryError> {
     parse_repomd(&read_file(&path)?).map_err(|source| RpmInventoryError::Repodata { path, source })
 }
 
-/// Reads a primary, calling `found(name, arch, evr, time_file)` for each
-/// binary package of an installed name with a compatible arch; errors in
-/// packages of other names are not seen.
+/// Reads a primary, calling `found(package, evr)` for each binary package
+/// of an installed name with a compatible arch; errors in packages of other
+/// names, and in the parts of a package a scan does not read, are not seen
+/// (see [`scan_primary`]).
 fn read_primary(
     path: &Path,
-    installed_arches: &HashMap<&str, Vec<&str>>,
-    mut found: impl FnMut(&str, &str, String, Option<u64>),
+    installed_arches: &FxHashMap<&str, Vec<&str>>,
+    mut found: impl FnMut(PackageVersion, String),
 ) -> Result<(), RpmInventoryError> {
     let bytes = read_file(path)?;
     let repodata_error = |source| RpmInventoryError::Repodata {
         path: path.to_owned(),
         source,
     };
-    // Only packages of installed names are parsed (most of a primary is
-    // other packages' provides and requires).
-    let packages = parse_primary_filtered(&bytes, |name| installed_arches.contains_key(name))
-        .map_err(repodata_error)?;
+    // Only the versions of installed names are read (most of a primary is
+    // other packages, and provides and requires no scan looks at).
+    let packages =
+        scan_primary(&bytes, |name| installed_arches.contains_key(name)).map_err(repodata_error)?;
     for package in packages {
         if is_source_arch(&package.arch) {
             continue;
@@ -215,7 +261,7 @@ fn read_primary(
             .is_some_and(|arches| arches.iter().any(|a| arches_compatible(a, &package.arch)));
         if applies {
             let evr = evr_string(package.epoch, &package.version, &package.release);
-            found(&package.name, &package.arch, evr, package.time_file);
+            found(package, evr);
         }
     }
     Ok(())
@@ -279,33 +325,55 @@ struct AdvisoryCount {
 }
 
 /// Advisory facts per (name, arch, evr), over every repository's updateinfo.
+/// Keyed by name alone so a lookup borrows (no key is built per package);
+/// a name has a handful of advised builds at most.
 #[derive(Default)]
 struct AdvisoryIndex {
-    by_build: HashMap<(String, String, String), AdvisoryFacts>,
+    by_name: FxHashMap<String, Vec<AdvisedBuild>>,
+}
+
+/// One (arch, evr) of a name with its strongest advisory.
+struct AdvisedBuild {
+    arch: String,
+    evr: String,
+    facts: AdvisoryFacts,
 }
 
 impl AdvisoryIndex {
     fn get(&self, name: &str, arch: &str, evr: &str) -> Option<&AdvisoryFacts> {
-        self.by_build
-            .get(&(name.to_owned(), arch.to_owned(), evr.to_owned()))
+        self.by_name
+            .get(name)?
+            .iter()
+            .find(|build| build.arch == arch && build.evr == evr)
+            .map(|build| &build.facts)
     }
 
-    /// Reads one updateinfo, keeping the builds of `names` only.
-    fn read(
-        &mut self,
-        path: &Path,
-        names: &HashSet<&str>,
-    ) -> Result<AdvisoryCount, RpmInventoryError> {
-        let bytes = read_file(path)?;
-        let repodata_error = |source| RpmInventoryError::Repodata {
-            path: path.to_owned(),
-            source,
+    /// Keeps `facts` for the build unless a stronger advisory is known.
+    fn offer(&mut self, name: &str, arch: &str, evr: String, facts: &AdvisoryFacts) {
+        let builds = match self.by_name.get_mut(name) {
+            Some(builds) => builds,
+            None => self.by_name.entry(name.to_owned()).or_default(),
         };
+        match builds
+            .iter_mut()
+            .find(|build| build.arch == arch && build.evr == evr)
+        {
+            Some(known) if known.facts.strength() >= facts.strength() => {}
+            Some(known) => known.facts = facts.clone(),
+            None => builds.push(AdvisedBuild {
+                arch: arch.to_owned(),
+                evr,
+                facts: facts.clone(),
+            }),
+        }
+    }
+
+    /// Indexes one updateinfo's advisories, keeping the builds of `names` only.
+    fn add(&mut self, advisories: &[Advisory], names: &FxHashSet<&str>) -> AdvisoryCount {
         let mut count = AdvisoryCount::default();
-        for advisory in UpdateinfoReader::from_bytes(&bytes).map_err(repodata_error)? {
-            let advisory = advisory.map_err(repodata_error)?;
+        for advisory in advisories {
             count.total += 1;
-            let facts = advisory_facts(&advisory);
+            let mut facts = advisory_facts(advisory);
             if facts.classification == Classification::Security {
                 count.security += 1;
             }
@@ -313,22 +381,12 @@ impl AdvisoryIndex {
                 if !names.contains(package.name.as_str()) {
                     continue;
                 }
-                let key = (
-                    package.name.clone(),
-                    package.arch.clone(),
-                    evr_string(package.epoch, &package.version, &package.release),
-                );
-                let mut facts = facts.clone();
+                let evr = evr_string(package.epoch, &package.version, &package.release);
                 facts.reboot_suggested = package.reboot_suggested;
-                match self.by_build.get(&key) {
-                    Some(known) if known.strength() >= facts.strength() => {}
-                    _ => {
-                        self.by_build.insert(key, facts);
-                    }
-                }
+                self.offer(&package.name, &package.arch, evr, &facts);
             }
         }
-        Ok(count)
+        count
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod primary;
 pub mod primary_filter;
+pub mod primary_scan;
 pub mod repomd;
 pub mod updateinfo;
 mod xml;

@@ -73,37 +73,69 @@ fn wanted_document(
     reader: impl Read,
     wanted: &mut impl FnMut(&str) -> bool,
 ) -> io::Result<Option<(Vec<u8>, Vec<String>)>> {
+    let mut document = Vec::new();
+    let mut names = Vec::new();
+    let handled = for_each_wanted(reader, wanted, |part| {
+        match part {
+            Part::Prolog(prolog) => document.extend_from_slice(prolog),
+            Part::Package { name, text } => {
+                names.push(name.to_owned());
+                document.extend_from_slice(text);
+                document.push(b'\n');
+            }
+        }
+        true
+    })?;
+    Ok(handled.then(|| {
+        document.extend_from_slice(ROOT_END);
+        document.push(b'\n');
+        (document, names)
+    }))
+}
+
+/// A piece of a primary document the pre-scan hands on.
+pub(super) enum Part<'a> {
+    /// Up to the first package: the declaration and root start tag, verbatim.
+    Prolog(&'a [u8]),
+    /// A wanted `<package>` … `</package>` block and its name.
+    Package { name: &'a str, text: &'a [u8] },
+}
+
+/// Hands the prolog, then each wanted package to `visit`, in document
+/// order. `false` when the text has a shape the scan does not handle, or
+/// `visit` gave up (returned `false`).
+pub(super) fn for_each_wanted(
+    reader: impl Read,
+    wanted: &mut impl FnMut(&str) -> bool,
+    mut visit: impl FnMut(Part<'_>) -> bool,
+) -> io::Result<bool> {
     let mut text = Blocks::new(reader);
     let package_start = memmem::Finder::new(PACKAGE_START);
     let package_end = memmem::Finder::new(PACKAGE_END);
 
-    // The prolog and root start tag, kept verbatim for the root's namespaces.
     let first_package = loop {
         if let Some(at) = package_start.find(text.pending()) {
             break at;
         }
         if !text.fill()? {
-            return Ok(None);
+            return Ok(false);
         }
     };
     let prolog = &text.pending()[..first_package];
     if !is_plain_prolog(prolog) {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut document = prolog.to_vec();
+    if !visit(Part::Prolog(prolog)) {
+        return Ok(false);
+    }
     text.consume(first_package);
 
-    let mut names = Vec::new();
     loop {
         text.skip_whitespace();
         let pending = text.pending();
         if pending.starts_with(ROOT_END) {
             text.consume(ROOT_END.len());
-            return Ok(text.rest_is_whitespace()?.then(|| {
-                document.extend_from_slice(ROOT_END);
-                document.push(b'\n');
-                (document, names)
-            }));
+            return text.rest_is_whitespace();
         }
         let is_package = pending.len() > PACKAGE_START.len()
             && pending.starts_with(PACKAGE_START)
@@ -124,16 +156,19 @@ fn wanted_document(
             if undecided && text.fill()? {
                 continue;
             }
-            return Ok(None);
+            return Ok(false);
         };
         let package = &pending[..end];
         let Some(name) = package_name(package) else {
-            return Ok(None);
+            return Ok(false);
         };
-        if wanted(name) {
-            names.push(name.to_owned());
-            document.extend_from_slice(package);
-            document.push(b'\n');
+        if wanted(name)
+            && !visit(Part::Package {
+                name,
+                text: package,
+            })
+        {
+            return Ok(false);
         }
         text.consume(end);
     }
@@ -182,24 +217,33 @@ fn is_bom_or_space(byte: u8) -> bool {
 
 /// The trimmed text of the package's one unprefixed `<name>`, when the block
 /// holds nothing the full parser could read differently.
+///
+/// One pass over the block's `<`s (a package has a few dozen): text and
+/// attribute values cannot hold a raw `<`, so every hit starts markup.
 fn package_name(package: &[u8]) -> Option<&str> {
     let inner = &package[PACKAGE_START.len()..package.len() - PACKAGE_END.len()];
-    // `<packager>` is a child of every package: only whole tag names count.
-    let has_tag = |tag: &[u8]| {
-        memmem::find_iter(inner, tag).any(|at| ends_tag_name(inner.get(at + tag.len())))
-    };
-    let suspicious = has_tag(PACKAGE_START)
-        || memmem::find(inner, b"<!").is_some()
-        || memmem::find(inner, b"<?").is_some()
-        || has_tag(b":name");
-    if suspicious {
-        return None;
+    let mut name_tag = None;
+    for at in memchr::memchr_iter(b'<', inner) {
+        let markup = &inner[at + 1..];
+        // Comments, CDATA, DOCTYPEs, processing instructions.
+        if matches!(markup.first(), Some(b'!' | b'?')) {
+            return None;
+        }
+        // (`<packager>` is a child of every package: whole tag names count.)
+        let tag_name_end = markup
+            .iter()
+            .position(|&byte| ends_tag_name(Some(&byte)))
+            .unwrap_or(markup.len());
+        let tag_name = &markup[..tag_name_end];
+        // A nested package, or a prefixed name the parser reads as a name.
+        if tag_name == &PACKAGE_START[1..] || tag_name.ends_with(b":name") {
+            return None;
+        }
+        if tag_name == b"name" && name_tag.replace(at).is_some() {
+            return None;
+        }
     }
-    let mut name_tags = memmem::find_iter(inner, b"<name");
-    let tag = name_tags.next()?;
-    if name_tags.next().is_some() {
-        return None;
-    }
+    let tag = name_tag?;
     let after_tag = inner[tag + "<name".len()..].strip_prefix(b">")?;
     let text_end = memchr::memchr(b'<', after_tag)?;
     let text = &after_tag[..text_end];
