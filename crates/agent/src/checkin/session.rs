@@ -133,25 +133,25 @@ struct Session {
 
 impl Session {
     fn new(config: AgentConfig) -> Result<Session, AgentError> {
+        let state = StateDir::new(&config.state_dir);
+        let stored = state.load_credential()?;
+        if let Some(stored) = &stored
+            && normalised(&stored.server) != normalised(&config.server)
+        {
+            return Err(AgentError::OtherServer {
+                path: state.credential_path(),
+                stored: stored.server.clone(),
+                configured: config.server,
+            });
+        }
         let client = Client::builder(config.server.clone())
             .ca_certificate_pem(&config.ca_pem)
             .timeout(config.request_timeout)
             .build()?;
-        let state = StateDir::new(&config.state_dir);
-        let node = match state.load_credential()? {
-            Some(stored) => {
-                if normalised(&stored.server) != normalised(&config.server) {
-                    return Err(AgentError::OtherServer {
-                        path: state.credential_path(),
-                        stored: stored.server,
-                        configured: config.server,
-                    });
-                }
-                let node_client = client.with_bearer(stored.credential.clone());
-                Some((stored, node_client))
-            }
-            None => None,
-        };
+        let node = stored.map(|stored| {
+            let node_client = client.with_bearer(stored.credential.clone());
+            (stored, node_client)
+        });
         Ok(Session {
             config,
             state,

@@ -14,19 +14,14 @@ use crate::scan::{ScanError, read_inventory};
 /// Why the root could not be read. Nothing on the node has changed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("scanning {root}: {source}")]
+    #[error("scanning {root}: {cause}")]
     Scan {
         root: String,
         // Boxed: a scan error is large and rare.
-        #[source]
-        source: Box<ScanError>,
+        cause: Box<ScanError>,
     },
-    #[error("reading the architecture of {root}: {source}")]
-    Arch {
-        root: String,
-        #[source]
-        source: ReadError,
-    },
+    #[error("reading the architecture of {root}: {cause}")]
+    Arch { root: String, cause: ReadError },
 }
 
 /// What a check-in reports about the node at one instant.
@@ -43,7 +38,7 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
     let root_name = || root.path().display().to_string();
     let scan_error = |source| SnapshotError::Scan {
         root: root_name(),
-        source: Box::new(source),
+        cause: Box::new(source),
     };
     let scanned_at = Timestamp::now();
     let mut facts = read_facts(root).map_err(|error| scan_error(ScanError::Facts(error)))?;
@@ -51,7 +46,7 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
     let arch = node_arch(root, facts.os.family.is_debian_like(), &scanned.installed).map_err(
         |source| SnapshotError::Arch {
             root: root_name(),
-            source,
+            cause: source,
         },
     )?;
     let hostname = facts.hostname.clone().unwrap_or_else(|| {

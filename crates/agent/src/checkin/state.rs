@@ -37,18 +37,10 @@ impl fmt::Debug for StoredCredential {
 /// Why the state directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot create the state directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot create the state directory {path}: {cause}")]
+    CreateDir { path: PathBuf, cause: io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     #[error(
         "{path} is not a usable credential file: {reason}. It was left untouched; \
          restore it, or remove it to enrol this node again"
@@ -59,12 +51,8 @@ pub enum StateError {
          credential: run `chmod 600 {path}`"
     )]
     TooOpen { path: PathBuf, mode: u32 },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
     #[error("{path} already exists: refusing to overwrite a node credential")]
     AlreadyExists { path: PathBuf },
 }
@@ -94,9 +82,9 @@ impl StateDir {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|source| StateError::CreateDir {
+            .map_err(|cause| StateError::CreateDir {
                 path: self.dir.clone(),
-                source,
+                cause,
             })
     }
 
@@ -105,13 +93,13 @@ impl StateDir {
         let path = self.credential_path();
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(source) if source.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateError::Read { path, source }),
+            Err(cause) if cause.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(cause) => return Err(StateError::Read { path, cause }),
         };
         let mode = fs::metadata(&path)
-            .map_err(|source| StateError::Read {
+            .map_err(|cause| StateError::Read {
                 path: path.clone(),
-                source,
+                cause,
             })?
             .permissions()
             .mode()
@@ -153,12 +141,12 @@ impl StateDir {
             // two agents racing on one directory cannot clobber each other.
             match fs::hard_link(&temporary, &path) {
                 Ok(()) => Ok(()),
-                Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+                Err(cause) if cause.kind() == io::ErrorKind::AlreadyExists => {
                     Err(StateError::AlreadyExists { path: path.clone() })
                 }
-                Err(source) => Err(StateError::Write {
+                Err(cause) => Err(StateError::Write {
                     path: path.clone(),
-                    source,
+                    cause,
                 }),
             }
         });
@@ -173,9 +161,9 @@ impl StateDir {
 }
 
 fn write_new_private(path: &Path, stored: &StoredCredential) -> Result<(), StateError> {
-    let write_error = |source| StateError::Write {
+    let write_error = |cause| StateError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let _ = fs::remove_file(path);
     let mut file = OpenOptions::new()
@@ -189,7 +177,7 @@ fn write_new_private(path: &Path, stored: &StoredCredential) -> Result<(), State
         .map_err(write_error)?;
     let json = serde_json::to_vec_pretty(stored).map_err(|error| StateError::Write {
         path: path.to_path_buf(),
-        source: io::Error::other(error),
+        cause: io::Error::other(error),
     })?;
     file.write_all(&json).map_err(write_error)?;
     file.write_all(b"\n").map_err(write_error)?;
