@@ -49,16 +49,10 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
             cause: source,
         },
     )?;
-    let hostname = facts.hostname.clone().unwrap_or_else(|| {
-        if root.is_live_host() {
-            rustix::system::uname()
-                .nodename()
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            String::new()
-        }
-    });
+    let hostname = facts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| fallback_hostname(root));
     let mut inventory = Inventory {
         os: facts.os.clone(),
         installed: scanned.installed,
@@ -89,6 +83,26 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
     })
 }
 
+/// The name of a node without `etc/hostname`: the kernel's for the live
+/// host, else the root directory's own name (the server requires one).
+fn fallback_hostname(root: &NodeRoot) -> String {
+    if root.is_live_host() {
+        return rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+    }
+    root.path()
+        .canonicalize()
+        .ok()
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unnamed".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +117,14 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("os-release"), "{message}");
+    }
+
+    #[test]
+    fn a_root_without_hostname_is_named_after_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("web-7");
+        std::fs::create_dir(&node).unwrap();
+        assert_eq!(fallback_hostname(&NodeRoot::new(&node)), "web-7");
+        assert!(!fallback_hostname(&NodeRoot::new("/")).is_empty());
     }
 }
