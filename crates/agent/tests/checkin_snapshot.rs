@@ -147,3 +147,13 @@ fn a_dnf_root_reports_facts_rpm_arch_and_a_stable_hash() {
         "dnf upgraded"
     );
 }
+
+#[test]
+fn the_live_host_reports_its_name_arch_and_running_kernel() {
+    let host = ok(snapshot(&NodeRoot::new("/")));
+    assert!(!host.facts.hostname.is_empty());
+    assert!(!host.facts.arch.is_empty());
+    assert!(host.facts.kernel.is_some(), "the running kernel of /");
+    assert!(!host.inventory.installed.is_empty());
+    assert_eq!(host.inventory_hash, host.inventory.content_hash());
+}

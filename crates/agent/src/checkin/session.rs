@@ -127,6 +127,8 @@ struct Session {
     /// The credential and the client that sends it, once enrolled.
     node: Option<(StoredCredential, Client)>,
     interval_seconds: u32,
+    /// The scan enrolment just took, reused by the first check-in.
+    fresh_snapshot: Option<NodeSnapshot>,
     /// Results of finished work not yet accepted by the server.
     pending_results: Vec<WorkResult>,
 }
@@ -158,6 +160,7 @@ impl Session {
             client,
             node,
             interval_seconds: DEFAULT_INTERVAL_SECONDS,
+            fresh_snapshot: None,
             pending_results: Vec::new(),
         })
     }
@@ -188,7 +191,7 @@ impl Session {
         let snapshot = self.snapshot().await?;
         let request = EnrolRequest {
             secret: secret.expose().to_owned(),
-            facts: snapshot.facts,
+            facts: snapshot.facts.clone(),
             tags: self.config.tags.clone(),
         };
         let enrolled = self.client.enrol(&request).await.map_err(|error| {
@@ -209,6 +212,7 @@ impl Session {
         self.state.store_credential(&stored)?;
         info!(node_id = %stored.node_id, server = %self.config.server, "enrolled");
         self.interval_seconds = enrolled.checkin_interval_seconds;
+        self.fresh_snapshot = Some(snapshot);
         let node_client = self.client.with_bearer(stored.credential.clone());
         self.node = Some((stored, node_client));
         Ok(true)
@@ -225,7 +229,10 @@ impl Session {
                 });
             }
         };
-        let snapshot = self.snapshot().await?;
+        let snapshot = match self.fresh_snapshot.take() {
+            Some(snapshot) => snapshot,
+            None => self.snapshot().await?,
+        };
         let mut request = CheckinRequest {
             facts: snapshot.facts,
             tags: self.config.tags.clone(),
@@ -377,6 +384,13 @@ pub async fn run_until(
 }
 
 async fn run_loop(config: AgentConfig) -> Result<(), AgentError> {
+    info!(
+        server = %config.server,
+        root = %config.root.display(),
+        state_dir = %config.state_dir.display(),
+        scan_only = config.scan_only,
+        "agent starting"
+    );
     let mut backoff = Backoff::new(config.retry);
     let mut session = Session::new(config)?;
     loop {
