@@ -195,7 +195,12 @@ impl Session {
             tags: self.config.tags.clone(),
         };
         let enrolled = self.client.enrol(&request).await.map_err(|error| {
-            match error.status().filter(|status| status.is_client_error()) {
+            // 401/403: the secret itself was refused. Other errors (a
+            // malformed request) keep the server's own message.
+            match error
+                .status()
+                .filter(|status| matches!(status.as_u16(), 401 | 403))
+            {
                 Some(status) => AgentError::EnrolmentRefused {
                     server: self.config.server.clone(),
                     status: status.as_u16(),
