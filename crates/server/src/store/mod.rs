@@ -10,10 +10,12 @@
 //! tags writes its audit row in the same transaction as the change.
 
 pub mod audit;
+mod baselines;
 mod enrolment;
 mod inventories;
 mod nodes;
 mod operators;
+mod patch_groups;
 pub mod records;
 
 use std::str::FromStr;
@@ -107,6 +109,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let store = Store::connect_without_migrating(url).await?;
         store.backend.migrator().run(&store.pool).await?;
+        store.seed_default_baselines().await?;
         Ok(store)
     }
 
