@@ -124,6 +124,9 @@ pub fn read_installed(db: &Path) -> Result<Vec<RpmdbEntry>, SqliteRpmdbError> {
     Ok(entries)
 }
 
+/// Upper bound of the mapping (SQLite maps no more than the file).
+const MMAP_SIZE: i64 = 1 << 30;
+
 fn read_rows(db: &Path) -> Result<Vec<RpmdbEntry>, SqliteRpmdbError> {
     let sqlite_error = |source| SqliteRpmdbError::Sqlite {
         path: db.to_owned(),
@@ -136,6 +139,11 @@ fn read_rows(db: &Path) -> Result<Vec<RpmdbEntry>, SqliteRpmdbError> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite_error)?;
+    // Pages straight from a read-only mapping of the file: no read() copy
+    // and no page-cache allocations per scan (the database is 2–20 MB).
+    connection
+        .pragma_update(None, "mmap_size", MMAP_SIZE)
+        .map_err(sqlite_error)?;
     let mut statement = connection
         .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
         .map_err(sqlite_error)?;

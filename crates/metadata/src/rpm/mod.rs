@@ -5,6 +5,7 @@
 //! share. All readers stream with quick-xml (no DOM): primary.xml of a large
 //! repository is hundreds of megabytes once decompressed.
 
+mod package_header;
 pub mod primary;
 pub mod primary_filter;
 pub mod primary_scan;

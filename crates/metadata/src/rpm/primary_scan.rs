@@ -6,27 +6,25 @@
 //! server's own repositories) spent most of its time building provides,
 //! requires, checksums and summaries it never looks at. Here the wanted
 //! `<package>` blocks (found by [`primary_filter`](super::primary_filter)'s
-//! `memmem` pre-scan) are tokenized by quick-xml straight from memory, the
-//! other children are skipped without decoding, and nothing but the six
-//! fields is allocated.
+//! `memmem` pre-scan) are read by [`package_header`](super::package_header)
+//! up to `<format>`, and nothing but the six fields is allocated.
 //!
 //! Exactness: the fields are read as [`PrimaryReader`](super::primary::PrimaryReader)
 //! reads them (local names, text trimmed, the same epoch and integer
-//! rules, the last of a repeated element wins), and a wanted package is
-//! still checked to be well-formed XML. Anything this read does not handle
-//! itself — entities, CDATA or markup in a name or arch, a missing field,
-//! malformed XML, any shape the pre-scan gives up on — sends the document
+//! rules, the last of a repeated element wins), and the package's children
+//! before `<format>` must nest properly. Anything this read does not handle
+//! itself — references, CDATA or markup in a name or arch, a missing field,
+//! mismatched tags, any shape the pre-scan gives up on — sends the document
 //! to the full parser, whose packages or error (with its exact place) are
-//! the answer. Values a scan does not use (checksums, sizes, dependencies)
-//! are not validated in wanted packages either: a bad dependency flag that
-//! makes the full parser fail goes unseen here.
-
-use quick_xml::events::{BytesStart, Event};
+//! the answer. What a scan does not read is not validated in wanted
+//! packages: `<format>` (a bad dependency flag the full parser rejects
+//! goes unseen), the content of skipped children (markup in a summary),
+//! checksums and sizes.
 
 use super::RepodataError;
+use super::package_header::read_package_header;
 use super::primary::RpmPackage;
 use super::primary_filter::{Part, for_each_wanted, parse_primary_filtered};
-use super::xml::{ElementContext, for_each_attribute, parse_epoch, parse_integer};
 use crate::compression;
 
 /// What a scan needs of one primary package.
@@ -82,7 +80,7 @@ fn lean_read(bytes: &[u8], wanted: &mut impl FnMut(&str) -> bool) -> Option<Vec<
     // each block is one `<package>` with one plain `<name>`.
     let handled = for_each_wanted(reader, wanted, |part| match part {
         Part::Prolog(_) => true,
-        Part::Package { name, text } => match read_package(text) {
+        Part::Package { name, text } => match read_package_header(text) {
             // The pre-scan's name must be the parsed one, else the parser decides.
             Some(package) if package.name == name => {
                 found.push(package);
@@ -93,142 +91,6 @@ fn lean_read(bytes: &[u8], wanted: &mut impl FnMut(&str) -> bool) -> Option<Vec<
     })
     .ok()?;
     handled.then_some(found)
-}
-
-/// One `<package>` … `</package>` block; `None` on anything the full
-/// parser should look at.
-fn read_package(text: &[u8]) -> Option<PackageVersion> {
-    let mut xml = quick_xml::Reader::from_reader(text);
-    let config = xml.config_mut();
-    // As the full parser reads: `<a/>` is a start and an end.
-    config.expand_empty_elements = true;
-    config.check_end_names = true;
-    match xml.read_event().ok()? {
-        Event::Start(start) if start.local_name().as_ref() == b"package" => {}
-        _ => return None,
-    }
-    let mut package = PackageVersion::default();
-    let mut has_version = false;
-    loop {
-        let start = match xml.read_event().ok()? {
-            Event::Start(start) => start,
-            Event::Text(_) => continue,
-            Event::End(_) => break,
-            _ => return None,
-        };
-        match start.local_name().as_ref() {
-            b"name" => package.name = read_trimmed(&mut xml)?,
-            b"arch" => package.arch = read_trimmed(&mut xml)?,
-            b"version" => {
-                read_version(&start, &mut package)?;
-                has_version = true;
-                xml.read_to_end(start.name()).ok()?;
-            }
-            b"time" => {
-                read_time(&start, &mut package)?;
-                xml.read_to_end(start.name()).ok()?;
-            }
-            // `<format>` (provides, requires, files) is most of a package:
-            // when it closes the package, nothing after it is read.
-            b"format" if format_ends_package(text, xml.buffer_position()) => break,
-            _ => {
-                xml.read_to_end(start.name()).ok()?;
-            }
-        }
-    }
-    let complete = !package.name.is_empty() && !package.arch.is_empty() && has_version;
-    complete.then_some(package)
-}
-
-/// Whether the `<format>` start tag ending at `after` opens the package's
-/// last child: it is not self-closing, no other element of that local name
-/// follows, and its end tag is all that precedes `</package>`.
-fn format_ends_package(text: &[u8], after: u64) -> bool {
-    let Ok(after) = usize::try_from(after) else {
-        return false;
-    };
-    let (Some(start_tag), Some(rest)) = (text.get(..after), text.get(after..)) else {
-        return false;
-    };
-    if start_tag.ends_with(b"/>") {
-        return false;
-    }
-    let Some(content) = rest.strip_suffix(PACKAGE_END) else {
-        return false;
-    };
-    if !content.trim_ascii_end().ends_with(b"</format>") {
-        return false;
-    }
-    // Text and attribute values hold no raw `<`: each hit starts markup.
-    !memchr::memchr_iter(b'<', content).any(|at| {
-        let tag = &content[at + 1..];
-        let name_end = tag
-            .iter()
-            .position(|&byte| matches!(byte, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n'))
-            .unwrap_or(tag.len());
-        let name = &tag[..name_end];
-        let local = name.rsplit(|&byte| byte == b':').next().unwrap_or(name);
-        local == b"format"
-    })
-}
-
-const PACKAGE_END: &[u8] = b"</package>";
-
-/// Errors are never shown (the full parser reports them), so attribute
-/// reading runs without a real element path.
-const NO_CONTEXT: ElementContext<'static> = ElementContext {
-    path: "",
-    position: 0,
-};
-
-fn read_version(start: &BytesStart<'_>, package: &mut PackageVersion) -> Option<()> {
-    let (mut version, mut release) = (None, None);
-    for_each_attribute(start, &NO_CONTEXT, |key, value| {
-        match key {
-            b"epoch" => package.epoch = parse_epoch(&value, &NO_CONTEXT)?,
-            b"ver" => version = Some(value.into_owned()),
-            b"rel" => release = Some(value.into_owned()),
-            _ => {}
-        }
-        Ok(())
-    })
-    .ok()?;
-    package.version = version?;
-    package.release = release?;
-    Some(())
-}
-
-fn read_time(start: &BytesStart<'_>, package: &mut PackageVersion) -> Option<()> {
-    for_each_attribute(start, &NO_CONTEXT, |key, value| {
-        match key {
-            b"file" => package.time_file = Some(parse_integer(&value, "time file", "", 0)?),
-            // Read, not kept: the full parser fails on a bad one.
-            b"build" => {
-                parse_integer(&value, "time build", "", 0)?;
-            }
-            _ => {}
-        }
-        Ok(())
-    })
-    .ok()
-}
-
-/// The trimmed plain text of a text-only element; `None` for entities,
-/// CDATA or markup (the full parser reads those).
-fn read_trimmed(xml: &mut quick_xml::Reader<&[u8]>) -> Option<String> {
-    let mut text = String::new();
-    loop {
-        match xml.read_event().ok()? {
-            Event::Text(content) => text.push_str(&content.xml_content().ok()?),
-            Event::End(_) => break,
-            _ => return None,
-        }
-    }
-    let trimmed = text.trim();
-    if trimmed.len() != text.len() {
-        text = trimmed.to_owned();
-    }
-    Some(text)
 }
 
 #[cfg(test)]
