@@ -5,4 +5,5 @@
 //! once.
 
 pub mod auth;
+pub mod compliance;
 pub mod store;

@@ -14,6 +14,9 @@ CREATE TABLE compliance_results (
     severity         TEXT,
     state_counts     TEXT NOT NULL,
     level_counts     TEXT NOT NULL,
+    -- The approved-patch lines (CSV) for the per-patch report.
+    patches          TEXT NOT NULL,
+    -- Every package line and install target (CSV, zstd, base64).
     report           TEXT NOT NULL,
     evaluated_at     BIGINT NOT NULL,
     PRIMARY KEY (inventory_hash, baseline, baseline_version, day)

@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod baselines;
+pub mod compliance;
 mod enrolment;
 mod inventories;
 mod nodes;
