@@ -30,7 +30,10 @@ async fn last_audit_id(store: &Store) -> i64 {
 }
 
 async fn audit_actions(store: &Store, after: i64) -> Vec<String> {
-    let entries = store.list_audit(Some(after), 1000).await.unwrap_or_default();
+    let entries = store
+        .list_audit(Some(after), 1000)
+        .await
+        .unwrap_or_default();
     entries.into_iter().map(|entry| entry.action).collect()
 }
 
@@ -73,7 +76,11 @@ async fn an_empty_database_gets_one_default_per_family_once(db: TestDb) {
     }
     let audit = store.list_audit(None, 100).await.unwrap();
     assert_eq!(audit.len(), OsFamily::ALL.len());
-    assert!(audit.iter().all(|entry| entry.actor == "system" && entry.action == "baseline.put"));
+    assert!(
+        audit
+            .iter()
+            .all(|entry| entry.actor == "system" && entry.action == "baseline.put")
+    );
     drop(store);
 
     // Connecting again seeds nothing more.
@@ -87,17 +94,29 @@ async fn a_changed_baseline_gets_a_new_version_and_an_identical_one_none(db: Tes
     let start = last_audit_id(&store).await;
     let mut prod = baseline("prod-debian", OsFamily::Debian);
 
-    let created = store.put_baseline("user:sec", &prod, false, at(0)).await.unwrap();
+    let created = store
+        .put_baseline("user:sec", &prod, false, at(0))
+        .await
+        .unwrap();
     assert!(created.changed);
     assert_eq!(created.version, 1);
-    let again = store.put_baseline("user:sec", &prod, false, at(1)).await.unwrap();
+    let again = store
+        .put_baseline("user:sec", &prod, false, at(1))
+        .await
+        .unwrap();
     assert!(!again.changed);
     assert_eq!(again.version, 1);
-    assert_eq!(store.baseline_versions("prod-debian").await.unwrap().len(), 1);
+    assert_eq!(
+        store.baseline_versions("prod-debian").await.unwrap().len(),
+        1
+    );
     assert_eq!(audit_actions(&store, start).await, vec!["baseline.put"]);
 
     prod.description = "changed".into();
-    let changed = store.put_baseline("user:other", &prod, false, at(2)).await.unwrap();
+    let changed = store
+        .put_baseline("user:other", &prod, false, at(2))
+        .await
+        .unwrap();
     assert!(changed.changed);
     assert_eq!(changed.version, 2);
 
@@ -131,14 +150,24 @@ async fn a_changed_baseline_gets_a_new_version_and_an_identical_one_none(db: Tes
 async fn a_new_default_takes_the_flag_and_the_default_cannot_be_cleared(db: TestDb) {
     let store = db.store().await;
     let prod = baseline("prod-debian", OsFamily::Debian);
-    store.put_baseline("user:sec", &prod, false, at(0)).await.unwrap();
+    store
+        .put_baseline("user:sec", &prod, false, at(0))
+        .await
+        .unwrap();
     let start = last_audit_id(&store).await;
 
     // Only the flag changes: a new version.
-    let promoted = store.put_baseline("user:sec", &prod, true, at(1)).await.unwrap();
+    let promoted = store
+        .put_baseline("user:sec", &prod, true, at(1))
+        .await
+        .unwrap();
     assert!(promoted.changed);
     assert_eq!(promoted.version, 2);
-    let default = store.default_baseline(OsFamily::Debian).await.unwrap().unwrap();
+    let default = store
+        .default_baseline(OsFamily::Debian)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(default.name, "prod-debian");
     let seeded = store
         .baseline("patchline-default-debian")
@@ -166,14 +195,23 @@ async fn a_new_default_takes_the_flag_and_the_default_cannot_be_cleared(db: Test
     );
 
     let cleared = store.put_baseline("user:sec", &prod, false, at(2)).await;
-    assert!(matches!(cleared, Err(StoreError::Conflict { .. })), "{cleared:?}");
+    assert!(
+        matches!(cleared, Err(StoreError::Conflict { .. })),
+        "{cleared:?}"
+    );
     let audit = store.list_audit(Some(start), 100).await.unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].detail["previous_default"], "patchline-default-debian");
+    assert_eq!(
+        audit[0].detail["previous_default"],
+        "patchline-default-debian"
+    );
     assert_eq!(audit[0].detail["default_for_family"], true);
 
     // Handing the flag back works the same way.
-    store.put_baseline("user:sec", &seeded.baseline, true, at(3)).await.unwrap();
+    store
+        .put_baseline("user:sec", &seeded.baseline, true, at(3))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .default_baseline(OsFamily::Debian)
@@ -183,19 +221,37 @@ async fn a_new_default_takes_the_flag_and_the_default_cannot_be_cleared(db: Test
             .name,
         "patchline-default-debian"
     );
-    assert!(!store.baseline("prod-debian").await.unwrap().unwrap().default_for_family);
+    assert!(
+        !store
+            .baseline("prod-debian")
+            .await
+            .unwrap()
+            .unwrap()
+            .default_for_family
+    );
 }
 
 async fn a_baseline_in_use_cannot_be_deleted_and_a_reused_name_continues_its_versions(db: TestDb) {
     let store = db.store().await;
     let start = last_audit_id(&store).await;
-    let refused = store.delete_baseline("user:sec", "patchline-default-suse").await;
-    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    let refused = store
+        .delete_baseline("user:sec", "patchline-default-suse")
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
 
     let mut web = baseline("web-suse", OsFamily::Suse);
-    store.put_baseline("user:sec", &web, false, at(0)).await.unwrap();
+    store
+        .put_baseline("user:sec", &web, false, at(0))
+        .await
+        .unwrap();
     web.description = "v2".into();
-    store.put_baseline("user:sec", &web, false, at(1)).await.unwrap();
+    store
+        .put_baseline("user:sec", &web, false, at(1))
+        .await
+        .unwrap();
     store
         .put_patch_group("user:sec", &group("web", &[(OsFamily::Suse, "web-suse")]))
         .await
@@ -220,7 +276,10 @@ async fn a_baseline_in_use_cannot_be_deleted_and_a_reused_name_continues_its_ver
         vec!["patch-group.delete", "baseline.delete"]
     );
 
-    let recreated = store.put_baseline("user:sec", &web, false, at(2)).await.unwrap();
+    let recreated = store
+        .put_baseline("user:sec", &web, false, at(2))
+        .await
+        .unwrap();
     assert_eq!(recreated.version, 3);
     assert_eq!(
         audit_actions(&store, start).await,
@@ -240,23 +299,35 @@ async fn a_baseline_cannot_move_family_while_default_or_in_a_group(db: TestDb) {
     let mut seeded = Baseline::default_for(OsFamily::Fedora);
     seeded.os_family = OsFamily::Suse;
     let moved = store.put_baseline("user:sec", &seeded, true, at(0)).await;
-    assert!(matches!(moved, Err(StoreError::Conflict { .. })), "{moved:?}");
+    assert!(
+        matches!(moved, Err(StoreError::Conflict { .. })),
+        "{moved:?}"
+    );
 
     let mut app = baseline("app", OsFamily::Fedora);
-    store.put_baseline("user:sec", &app, false, at(0)).await.unwrap();
+    store
+        .put_baseline("user:sec", &app, false, at(0))
+        .await
+        .unwrap();
     store
         .put_patch_group("user:sec", &group("apps", &[(OsFamily::Fedora, "app")]))
         .await
         .unwrap();
     app.os_family = OsFamily::RhelCompatible;
     let moved = store.put_baseline("user:sec", &app, false, at(1)).await;
-    assert!(matches!(moved, Err(StoreError::Conflict { .. })), "{moved:?}");
+    assert!(
+        matches!(moved, Err(StoreError::Conflict { .. })),
+        "{moved:?}"
+    );
 
     store
         .put_patch_group("user:sec", &group("apps", &[]))
         .await
         .unwrap();
-    let moved = store.put_baseline("user:sec", &app, false, at(2)).await.unwrap();
+    let moved = store
+        .put_baseline("user:sec", &app, false, at(2))
+        .await
+        .unwrap();
     assert_eq!(moved.version, 2);
     assert_eq!(
         store.baseline("app").await.unwrap().unwrap().os_family,
@@ -269,11 +340,19 @@ async fn invalid_baselines_are_refused(db: TestDb) {
     let start = last_audit_id(&store).await;
     let mut too_late = baseline("late", OsFamily::Debian);
     too_late.approval_rules[0].approve_after_days = Some(1000);
-    let refused = store.put_baseline("user:sec", &too_late, false, at(0)).await;
-    assert!(matches!(refused, Err(StoreError::Invalid { .. })), "{refused:?}");
+    let refused = store
+        .put_baseline("user:sec", &too_late, false, at(0))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid { .. })),
+        "{refused:?}"
+    );
     let unnamed = baseline("", OsFamily::Debian);
     let refused = store.put_baseline("user:sec", &unnamed, false, at(0)).await;
-    assert!(matches!(refused, Err(StoreError::Invalid { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Invalid { .. })),
+        "{refused:?}"
+    );
     assert_eq!(store.baseline("late").await.unwrap(), None);
     assert!(audit_actions(&store, start).await.is_empty());
 }
@@ -284,7 +363,10 @@ async fn patch_groups_need_existing_baselines_of_their_family(db: TestDb) {
     let missing = store
         .put_patch_group("user:sec", &group("g", &[(OsFamily::Debian, "nope")]))
         .await;
-    assert!(matches!(missing, Err(StoreError::Invalid { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::Invalid { .. })),
+        "{missing:?}"
+    );
     let wrong_family = store
         .put_patch_group(
             "user:sec",
@@ -305,7 +387,12 @@ async fn patch_groups_need_existing_baselines_of_their_family(db: TestDb) {
 async fn patch_groups_are_versioned_listed_and_deleted(db: TestDb) {
     let store = db.store().await;
     store
-        .put_baseline("user:sec", &baseline("db-rhel", OsFamily::RhelCompatible), false, at(0))
+        .put_baseline(
+            "user:sec",
+            &baseline("db-rhel", OsFamily::RhelCompatible),
+            false,
+            at(0),
+        )
         .await
         .unwrap();
     let start = last_audit_id(&store).await;
@@ -322,7 +409,10 @@ async fn patch_groups_are_versioned_listed_and_deleted(db: TestDb) {
     let same = store.put_patch_group("user:sec", &db_group).await.unwrap();
     assert!(!same.changed);
     assert_eq!(same.version, 1);
-    assert_eq!(store.patch_group("database").await.unwrap(), Some(db_group.clone()));
+    assert_eq!(
+        store.patch_group("database").await.unwrap(),
+        Some(db_group.clone())
+    );
 
     let smaller = group("database", &[(OsFamily::RhelCompatible, "db-rhel")]);
     let changed = store.put_patch_group("user:ops", &smaller).await.unwrap();
@@ -343,7 +433,10 @@ async fn patch_groups_are_versioned_listed_and_deleted(db: TestDb) {
         ]
     );
 
-    store.delete_patch_group("user:sec", "database").await.unwrap();
+    store
+        .delete_patch_group("user:sec", "database")
+        .await
+        .unwrap();
     assert_eq!(store.patch_group("database").await.unwrap(), None);
     assert!(matches!(
         store.delete_patch_group("user:sec", "database").await,
@@ -361,7 +454,10 @@ async fn patch_groups_are_versioned_listed_and_deleted(db: TestDb) {
         ]
     );
     assert_eq!(audit[1].actor, "user:ops");
-    assert_eq!(audit[1].detail["before"]["debian"], "patchline-default-debian");
+    assert_eq!(
+        audit[1].detail["before"]["debian"],
+        "patchline-default-debian"
+    );
     assert_eq!(audit[1].detail["after"]["rhel-compatible"], "db-rhel");
     assert!(audit[1].detail["after"].get("debian").is_none());
 }

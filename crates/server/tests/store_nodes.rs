@@ -161,7 +161,10 @@ async fn enrolment_creates_the_node_with_the_secret_tags_over_the_agent_tags(db:
         Some(node.id.clone())
     );
     assert_eq!(
-        store.node_id_by_credential(&token_hash("pln_x")).await.unwrap(),
+        store
+            .node_id_by_credential(&token_hash("pln_x"))
+            .await
+            .unwrap(),
         None
     );
 
@@ -170,7 +173,10 @@ async fn enrolment_creates_the_node_with_the_secret_tags_over_the_agent_tags(db:
     assert_eq!(used.uses, 1);
 
     let audit = store.list_audit(Some(start), 100).await.unwrap();
-    let enrol = audit.iter().find(|entry| entry.action == "node.enrol").unwrap();
+    let enrol = audit
+        .iter()
+        .find(|entry| entry.action == "node.enrol")
+        .unwrap();
     assert_eq!(enrol.actor, "system");
     assert_eq!(enrol.target, format!("node:{}", node.id));
     assert_eq!(enrol.detail["tags"]["Environment"], "prod");
@@ -206,7 +212,10 @@ async fn a_refused_enrolment_creates_nothing(db: TestDb) {
     ] {
         match enrol(&store, text, "intruder", &[]).await {
             Err(StoreError::EnrolmentRefused { reason }) => {
-                assert!(reason.contains(expected), "{reason:?} should say {expected}")
+                assert!(
+                    reason.contains(expected),
+                    "{reason:?} should say {expected}"
+                )
             }
             other => panic!("enrolment with a {expected} secret: {other:?}"),
         }
@@ -215,7 +224,10 @@ async fn a_refused_enrolment_creates_nothing(db: TestDb) {
         store.list_nodes(&NodeFilter::default()).await.unwrap(),
         nodes_before
     );
-    assert_eq!(store.list_enrolment_secrets().await.unwrap(), secrets_before);
+    assert_eq!(
+        store.list_enrolment_secrets().await.unwrap(),
+        secrets_before
+    );
     assert_eq!(last_audit_id(&store).await, audit_before);
 }
 
@@ -239,7 +251,14 @@ async fn racing_agents_cannot_overuse_a_secret(db: TestDb) {
         }
     }
     assert_eq!(enrolled, 2);
-    assert_eq!(store.list_nodes(&NodeFilter::default()).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .list_nodes(&NodeFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(store.list_enrolment_secrets().await.unwrap()[0].uses, 2);
 }
 
@@ -256,8 +275,14 @@ async fn secrets_are_listed_and_revoked(db: TestDb) {
     assert_eq!(listed[0].tags, tags(&[("Zone", "b")]));
     assert!(!listed[0].revoked);
 
-    store.revoke_enrolment_secret("user:admin", &id).await.unwrap();
-    store.revoke_enrolment_secret("user:admin", &id).await.unwrap();
+    store
+        .revoke_enrolment_secret("user:admin", &id)
+        .await
+        .unwrap();
+    store
+        .revoke_enrolment_secret("user:admin", &id)
+        .await
+        .unwrap();
     assert!(store.list_enrolment_secrets().await.unwrap()[0].revoked);
     assert!(matches!(
         store.revoke_enrolment_secret("user:admin", "nope").await,
@@ -312,7 +337,10 @@ async fn operator_tags_are_set_and_removed(db: TestDb) {
         untagged.tags,
         tags(&[("Environment", "dev"), ("Patch Group", "db")])
     );
-    assert_eq!(store.node(&node.id).await.unwrap().unwrap().tags, untagged.tags);
+    assert_eq!(
+        store.node(&node.id).await.unwrap().unwrap().tags,
+        untagged.tags
+    );
 
     // Nothing to change: no audit row.
     store
@@ -364,7 +392,11 @@ async fn nodes_are_filtered_by_scope_and_tag(db: TestDb) {
         .await
         .unwrap();
     store
-        .set_node_tags("user:admin", &x1.id, &changes(&[("Application", Some("ops"))]))
+        .set_node_tags(
+            "user:admin",
+            &x1.id,
+            &changes(&[("Application", Some("ops"))]),
+        )
         .await
         .unwrap();
 
@@ -426,12 +458,21 @@ fn checkin(bash: &str, agent_tags: &[(&str, &str)], hostname: &str) -> CheckinRe
 async fn a_checkin_records_facts_inventory_and_agent_tags(db: TestDb) {
     let store = db.store().await;
     let (_, text) = secret(&store, None, None, &[("Zone", "eu-1")]).await;
-    let (node, _) = enrol(&store, &text, "web-1", &[("Environment", "dev"), ("Zone", "x")])
-        .await
-        .unwrap();
+    let (node, _) = enrol(
+        &store,
+        &text,
+        "web-1",
+        &[("Environment", "dev"), ("Zone", "x")],
+    )
+    .await
+    .unwrap();
     let start = last_audit_id(&store).await;
 
-    let first = checkin("5.2-1", &[("Environment", "dev"), ("Zone", "x")], "web-1.renamed");
+    let first = checkin(
+        "5.2-1",
+        &[("Environment", "dev"), ("Zone", "x")],
+        "web-1.renamed",
+    );
     store
         .put_inventory(&first.inventory_hash, &inventory("5.2-1"))
         .await
@@ -450,7 +491,11 @@ async fn a_checkin_records_facts_inventory_and_agent_tags(db: TestDb) {
     );
 
     // New agent tags: Environment changes, Zone stays the operator's.
-    let second = checkin("5.2-1", &[("Environment", "prod"), ("Zone", "y"), ("Role", "web")], "web-1");
+    let second = checkin(
+        "5.2-1",
+        &[("Environment", "prod"), ("Zone", "y"), ("Role", "web")],
+        "web-1",
+    );
     store.record_checkin(&node.id, &second).await.unwrap();
     let recorded = store.node(&node.id).await.unwrap().unwrap();
     assert_eq!(
@@ -516,7 +561,10 @@ async fn inventories_are_stored_once_per_hash(db: TestDb) {
     assert!(store.put_inventory(&hash, &inventory).await.unwrap());
     assert!(!store.put_inventory(&hash, &inventory).await.unwrap());
     assert!(store.has_inventory(&hash).await.unwrap());
-    assert_eq!(store.inventory(&hash).await.unwrap(), Some(inventory.clone()));
+    assert_eq!(
+        store.inventory(&hash).await.unwrap(),
+        Some(inventory.clone())
+    );
     assert!(matches!(
         store
             .put_inventory(&InventoryHash("not-a-hash".into()), &inventory)

@@ -46,7 +46,10 @@ async fn last_audit_id(store: &Store) -> i64 {
 }
 
 async fn audit_actions(store: &Store, after: i64) -> Vec<String> {
-    let entries = store.list_audit(Some(after), 1000).await.unwrap_or_default();
+    let entries = store
+        .list_audit(Some(after), 1000)
+        .await
+        .unwrap_or_default();
     entries.into_iter().map(|entry| entry.action).collect()
 }
 
@@ -60,7 +63,10 @@ async fn users_are_created_read_listed_and_deleted(db: TestDb) {
         .await
         .unwrap();
     let bob = store
-        .create_user("user:alice", new_user("bob", Role::AppTeam, Some(payments())))
+        .create_user(
+            "user:alice",
+            new_user("bob", Role::AppTeam, Some(payments())),
+        )
         .await
         .unwrap();
     assert_eq!(store.user_count().await.ok(), Some(2));
@@ -78,7 +84,10 @@ async fn users_are_created_read_listed_and_deleted(db: TestDb) {
     let duplicate = store
         .create_user("system", new_user("bob", Role::Auditor, None))
         .await;
-    assert!(matches!(duplicate, Err(StoreError::Conflict { .. })), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict { .. })),
+        "{duplicate:?}"
+    );
 
     store.delete_user("user:alice", "bob").await.unwrap();
     assert_eq!(store.user("bob").await.unwrap(), None);
@@ -90,7 +99,13 @@ async fn users_are_created_read_listed_and_deleted(db: TestDb) {
     let audit = store.list_audit(Some(start), 100).await.unwrap();
     let summary: Vec<(&str, &str, &str)> = audit
         .iter()
-        .map(|entry| (entry.actor.as_str(), entry.action.as_str(), entry.target.as_str()))
+        .map(|entry| {
+            (
+                entry.actor.as_str(),
+                entry.action.as_str(),
+                entry.target.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -113,7 +128,10 @@ async fn the_last_admin_cannot_be_deleted(db: TestDb) {
         .await
         .unwrap();
     let refused = store.delete_user("user:root", "root").await;
-    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
     store
         .create_user("user:root", new_user("second", Role::Admin, None))
         .await
@@ -149,8 +167,14 @@ async fn deleting_a_user_revokes_its_sessions(db: TestDb) {
         .unwrap();
     let (carol_token, carol_session) = session_for("carol", Role::Auditor);
     let (admin_token, admin_session) = session_for("admin", Role::Admin);
-    store.insert_token("user:carol", carol_session).await.unwrap();
-    store.insert_token("user:admin", admin_session).await.unwrap();
+    store
+        .insert_token("user:carol", carol_session)
+        .await
+        .unwrap();
+    store
+        .insert_token("user:admin", admin_session)
+        .await
+        .unwrap();
 
     store.delete_user("user:admin", "carol").await.unwrap();
     let carol = store
@@ -212,7 +236,11 @@ async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
     assert_eq!(listed[0].view().name, "ci");
 
     store.revoke_token("user:admin", "t1").await.unwrap();
-    let revoked = store.token_by_hash(&token_hash(&token)).await.unwrap().unwrap();
+    let revoked = store
+        .token_by_hash(&token_hash(&token))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(revoked.revoked);
     assert!(!revoked.is_usable(Timestamp::now()));
     // Revoking again is a no-op; an unknown id is not found.
@@ -300,7 +328,16 @@ async fn audit_pages_in_id_order(db: TestDb) {
         .chain(&next)
         .map(|entry| entry.target.clone())
         .collect();
-    assert_eq!(targets, vec!["user:u0", "user:u1", "user:u2", "user:u3", "user:u4"]);
+    assert_eq!(
+        targets,
+        vec!["user:u0", "user:u1", "user:u2", "user:u3", "user:u4"]
+    );
     assert_eq!(next[2].detail["attempt"], 4);
-    assert!(store.list_audit(Some(next[2].id), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_audit(Some(next[2].id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

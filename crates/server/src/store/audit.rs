@@ -5,8 +5,8 @@
 
 use jiff::Timestamp;
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::records::AuditEntry;

@@ -88,11 +88,12 @@ impl Store {
                 current.version + 1
             }
             None => {
-                let last: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(version) FROM baseline_versions WHERE name = $1")
-                        .bind(name)
-                        .fetch_one(&mut *transaction)
-                        .await?;
+                let last: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(version) FROM baseline_versions WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_one(&mut *transaction)
+                .await?;
                 last.unwrap_or(0) + 1
             }
         };
@@ -339,7 +340,10 @@ async fn groups_naming(connection: &mut AnyConnection, baseline: &str) -> Result
 fn baseline_record(row: &AnyRow) -> Result<BaselineRecord> {
     Ok(BaselineRecord {
         name: row.try_get("name")?,
-        os_family: parse_text(&row.try_get::<String, _>("os_family")?, "baseline OS family")?,
+        os_family: parse_text(
+            &row.try_get::<String, _>("os_family")?,
+            "baseline OS family",
+        )?,
         version: row.try_get("version")?,
         default_for_family: flag(row.try_get("default_for_family")?),
         baseline: from_json(&row.try_get::<String, _>("document")?, "baseline")?,

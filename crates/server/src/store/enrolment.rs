@@ -151,7 +151,10 @@ impl Store {
         if secret.revoked {
             return Err(refused("the enrolment secret is revoked"));
         }
-        if secret.expires_at.is_some_and(|expires_at| now >= expires_at) {
+        if secret
+            .expires_at
+            .is_some_and(|expires_at| now >= expires_at)
+        {
             return Err(refused("the enrolment secret has expired"));
         }
         // The use is counted under the same conditions the row was read

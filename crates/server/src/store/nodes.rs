@@ -253,7 +253,10 @@ impl Store {
 }
 
 /// A node read on the caller's connection (inside its transaction, say).
-pub(crate) async fn node_in(connection: &mut AnyConnection, id: &str) -> Result<Option<NodeRecord>> {
+pub(crate) async fn node_in(
+    connection: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<NodeRecord>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = $1"
     )))

@@ -44,7 +44,9 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *transaction)
         .await
-        .map_err(|error| conflict_on_unique(error, || format!("user {:?} exists", user.username)))?;
+        .map_err(|error| {
+            conflict_on_unique(error, || format!("user {:?} exists", user.username))
+        })?;
         audit_in(
             &mut transaction,
             now,

@@ -96,7 +96,9 @@ impl Store {
                 .execute(&mut *transaction)
                 .await
                 .map_err(|error| {
-                    conflict_on_unique(error, || format!("patch group {name:?} was created concurrently"))
+                    conflict_on_unique(error, || {
+                        format!("patch group {name:?} was created concurrently")
+                    })
                 })?;
             }
         }
@@ -150,11 +152,10 @@ impl Store {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM patch_groups ORDER BY name")
             .fetch_all(&mut *connection)
             .await?;
-        let rows = sqlx::query(
-            "SELECT group_name, os_family, baseline_name FROM patch_group_baselines",
-        )
-        .fetch_all(&mut *connection)
-        .await?;
+        let rows =
+            sqlx::query("SELECT group_name, os_family, baseline_name FROM patch_group_baselines")
+                .fetch_all(&mut *connection)
+                .await?;
         let mut groups: BTreeMap<String, PatchGroup> = names
             .into_iter()
             .map(|name| {
@@ -167,10 +168,14 @@ impl Store {
             .collect();
         for row in &rows {
             let group_name: String = row.try_get("group_name")?;
-            let family: OsFamily =
-                parse_text(&row.try_get::<String, _>("os_family")?, "patch group OS family")?;
+            let family: OsFamily = parse_text(
+                &row.try_get::<String, _>("os_family")?,
+                "patch group OS family",
+            )?;
             if let Some(group) = groups.get_mut(&group_name) {
-                group.baselines.insert(family, row.try_get("baseline_name")?);
+                group
+                    .baselines
+                    .insert(family, row.try_get("baseline_name")?);
             }
         }
         Ok(groups.into_values().collect())
@@ -221,8 +226,10 @@ async fn group_baselines_in(
     .await?;
     let mut baselines = BTreeMap::new();
     for row in &rows {
-        let family: OsFamily =
-            parse_text(&row.try_get::<String, _>("os_family")?, "patch group OS family")?;
+        let family: OsFamily = parse_text(
+            &row.try_get::<String, _>("os_family")?,
+            "patch group OS family",
+        )?;
         baselines.insert(family, row.try_get("baseline_name")?);
     }
     Ok(baselines)
