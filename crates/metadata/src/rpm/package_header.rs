@@ -135,10 +135,17 @@ fn element_text(text: &[u8], tag: &StartTag<'_>) -> Option<(String, usize)> {
     Some((trimmed, after))
 }
 
-/// `(local name, value)` of each attribute of `tag` (`<name a="1" …>`);
-/// `None` on a repeated attribute, a reference, or whitespace XML would
-/// normalize inside a value.
-fn attributes(tag: &[u8]) -> Option<Vec<(&[u8], &str)>> {
+/// Most attributes a tag may have for the hand reader (`<version>` and
+/// `<time>` have three and two); more goes to the full parser.
+const MAX_ATTRIBUTES: usize = 8;
+
+/// Calls `visit(local name, value)` for each attribute of `tag`
+/// (`<name a="1" …>`); `None` on a repeated attribute, a reference, or
+/// whitespace XML would normalize inside a value, or when `visit` gives up.
+fn for_each_attribute<'t>(
+    tag: &'t [u8],
+    mut visit: impl FnMut(&'t [u8], &'t str) -> Option<()>,
+) -> Option<()> {
     let inner = tag.strip_prefix(b"<")?.strip_suffix(b">")?;
     let inner = inner.strip_suffix(b"/").unwrap_or(inner);
     let name_len = inner
@@ -146,11 +153,12 @@ fn attributes(tag: &[u8]) -> Option<Vec<(&[u8], &str)>> {
         .position(|byte| byte.is_ascii_whitespace())
         .unwrap_or(inner.len());
     let mut rest = &inner[name_len..];
-    let mut found: Vec<(&[u8], &[u8], &str)> = Vec::with_capacity(4);
+    let mut seen: [&[u8]; MAX_ATTRIBUTES] = [&[]; MAX_ATTRIBUTES];
+    let mut count = 0;
     loop {
         rest = rest.trim_ascii_start();
         if rest.is_empty() {
-            break;
+            return Some(());
         }
         let equals = memchr::memchr(b'=', rest)?;
         let key = rest[..equals].trim_ascii_end();
@@ -169,34 +177,31 @@ fn attributes(tag: &[u8]) -> Option<Vec<(&[u8], &str)>> {
         {
             return None;
         }
-        if found.iter().any(|(seen, _, _)| *seen == key) {
+        if count == MAX_ATTRIBUTES || seen[..count].contains(&key) {
             return None;
         }
-        found.push((key, local_name(key), std::str::from_utf8(value).ok()?));
+        seen[count] = key;
+        count += 1;
+        visit(local_name(key), std::str::from_utf8(value).ok()?)?;
         rest = &value_part[1 + value_len + 1..];
         // Attributes are separated by whitespace.
         if rest.first().is_some_and(|byte| !byte.is_ascii_whitespace()) {
             return None;
         }
     }
-    Some(
-        found
-            .into_iter()
-            .map(|(_, local, value)| (local, value))
-            .collect(),
-    )
 }
 
 fn read_version(tag: &[u8], package: &mut PackageVersion) -> Option<()> {
     let (mut version, mut release) = (None, None);
-    for (key, value) in attributes(tag)? {
+    for_each_attribute(tag, |key, value| {
         match key {
             b"epoch" => package.epoch = epoch(value)?,
             b"ver" => version = Some(value),
             b"rel" => release = Some(value),
             _ => {}
         }
-    }
+        Some(())
+    })?;
     package.version = version?.to_owned();
     package.release = release?.to_owned();
     Some(())
@@ -212,7 +217,7 @@ fn epoch(value: &str) -> Option<u64> {
 }
 
 fn read_time(tag: &[u8], package: &mut PackageVersion) -> Option<()> {
-    for (key, value) in attributes(tag)? {
+    for_each_attribute(tag, |key, value| {
         match key {
             b"file" => package.time_file = Some(parse_integer(value, "time file", "", 0).ok()?),
             // Read, not kept: the full parser fails on a bad one.
@@ -221,8 +226,8 @@ fn read_time(tag: &[u8], package: &mut PackageVersion) -> Option<()> {
             }
             _ => {}
         }
-    }
-    Some(())
+        Some(())
+    })
 }
 
 /// Whether the `<format>` start tag ending at `after` opens the package's
