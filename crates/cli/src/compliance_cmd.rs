@@ -16,7 +16,7 @@ use reqwest::Method;
 
 use crate::output::{self, Cell, Format, OutputArgs, Table, Tone};
 use crate::session::Session;
-use crate::values::wire_name;
+use crate::values::{query_value, wire_name};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum By {
@@ -45,6 +45,7 @@ impl From<By> for SummaryBy {
 pub enum StatusArg {
     Compliant,
     NonCompliant,
+    Unreported,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +61,9 @@ pub enum ComplianceCommand {
     Nodes {
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Only nodes evaluated against this baseline.
+        #[arg(long)]
+        baseline: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -102,15 +106,27 @@ pub async fn run(command: ComplianceCommand) -> Result<ExitCode> {
                 output::print(output.format(), &rows, || summary_table(by, &rows))?;
             }
         }
-        ComplianceCommand::Nodes { status, output } => {
-            let path = match status {
-                Some(StatusArg::Compliant) => {
-                    format!("{}?status=compliant", routes::COMPLIANCE_NODES)
-                }
-                Some(StatusArg::NonCompliant) => {
-                    format!("{}?status=non-compliant", routes::COMPLIANCE_NODES)
-                }
-                None => routes::COMPLIANCE_NODES.to_string(),
+        ComplianceCommand::Nodes {
+            status,
+            baseline,
+            output,
+        } => {
+            let mut query = Vec::new();
+            if let Some(status) = status {
+                let status = match status {
+                    StatusArg::Compliant => "compliant",
+                    StatusArg::NonCompliant => "non-compliant",
+                    StatusArg::Unreported => "unreported",
+                };
+                query.push(format!("status={status}"));
+            }
+            if let Some(baseline) = &baseline {
+                query.push(format!("baseline={}", query_value(baseline)));
+            }
+            let path = if query.is_empty() {
+                routes::COMPLIANCE_NODES.to_string()
+            } else {
+                format!("{}?{}", routes::COMPLIANCE_NODES, query.join("&"))
             };
             let rows: Option<Vec<NodeComplianceRow>> = fetch(
                 &session,

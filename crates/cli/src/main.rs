@@ -16,7 +16,9 @@ mod nodes_cmd;
 mod output;
 mod policy_cmd;
 mod schedule_cmd;
+mod server_cmd;
 mod session;
+mod up_cmd;
 mod values;
 mod version_cmd;
 
@@ -67,6 +69,11 @@ enum Command {
     Compliance(compliance_cmd::ComplianceCommand),
     /// Apply baselines and patch groups from YAML (shows a diff first).
     Apply(apply::ApplyArgs),
+    /// Run the server until interrupted.
+    Server(server_cmd::ServerArgs),
+    /// Start a server and a local scan-only agent, and show this machine's
+    /// compliance.
+    Up(up_cmd::UpArgs),
     /// Enrolment secrets for agents.
     #[command(subcommand)]
     Enrolment(admin_cmd::EnrolmentCommand),
@@ -107,6 +114,8 @@ fn run() -> Result<ExitCode> {
         Command::Users(command) => block_on(admin_cmd::users(command)),
         Command::Tokens(command) => block_on(admin_cmd::tokens(command)),
         Command::Audit(args) => block_on(admin_cmd::audit(args)),
+        Command::Server(args) => block_on(server_cmd::run(args)),
+        Command::Up(args) => block_on(up_cmd::run(args)),
     }
 }
 

@@ -8,11 +8,12 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use indicatif::ProgressBar;
 use patchline_api::nodes::{NodeView, SetTagsRequest};
+use patchline_api::routes;
 
 use crate::compliance_cmd::{status_cell, summary_line};
 use crate::output::{self, JsonArg, OutputArgs, Table};
 use crate::session::Session;
-use crate::values::parse_key_value;
+use crate::values::{parse_key_value, query_value};
 
 #[derive(Debug, Subcommand)]
 pub enum NodesCommand {
@@ -50,7 +51,18 @@ pub async fn run(command: NodesCommand) -> Result<ExitCode> {
             // and hidden when stderr is not a terminal.
             let spinner = ProgressBar::new_spinner().with_message("fetching nodes");
             spinner.enable_steady_tick(Duration::from_millis(100));
-            let nodes = session.check(session.client.nodes().await, "cannot list nodes");
+            // The server filters on the first tag (in SQL); any further
+            // ones are applied here.
+            let path = match tag.first() {
+                Some((key, value)) => format!(
+                    "{}?tag={}",
+                    routes::NODES,
+                    query_value(&format!("{key}={value}"))
+                ),
+                None => routes::NODES.to_string(),
+            };
+            let nodes: Result<Vec<NodeView>> =
+                session.check(session.client.get(&path).await, "cannot list nodes");
             spinner.finish_and_clear();
             let nodes: Vec<NodeView> = nodes?
                 .into_iter()

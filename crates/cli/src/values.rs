@@ -18,6 +18,12 @@ pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
     key_value(text).map_err(|error| error.to_string())
 }
 
+/// Percent-encodes a query parameter value (everything but unreserved
+/// characters, as the API's path parameters are).
+pub fn query_value(text: &str) -> String {
+    patchline_api::routes::fill("{value}", &[text])
+}
+
 /// The wire name of a unit enum (`non-compliant`, `installed-other`).
 pub fn wire_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
@@ -45,6 +51,11 @@ mod tests {
                 .unwrap_err()
                 .contains("KEY=VALUE")
         );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(query_value("Patch Group=web&x"), "Patch%20Group%3Dweb%26x");
     }
 
     #[test]
