@@ -1,0 +1,62 @@
+//! The state every handler shares: the store, the compliance engine, the
+//! configuration and the metrics, and the two engine calls handlers make.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use patchline_api::nodes::NodeComplianceSummary;
+
+use crate::compliance::ComplianceEngine;
+use crate::config::ServerConfig;
+use crate::http::error::ApiError;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: ComplianceEngine,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ServerConfig) -> AppState {
+        AppState {
+            engine: ComplianceEngine::new(store.clone()),
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// Evaluates one node after its check-in or a tag change; `None` when
+    /// it has sent no inventory yet.
+    pub async fn evaluate_node(
+        &self,
+        node_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<NodeComplianceSummary>, ApiError> {
+        let summary = self
+            .engine
+            .evaluate_node(node_id, now)
+            .await
+            .map_err(|error| ApiError::internal("compliance evaluation", &error))?;
+        self.metrics.record_node_evaluation();
+        Ok(summary)
+    }
+
+    /// Re-evaluates the fleet after a policy change; the number of nodes
+    /// re-evaluated.
+    pub async fn reevaluate_fleet(&self, now: Timestamp) -> Result<u64, ApiError> {
+        let started = Instant::now();
+        let stats = self
+            .engine
+            .reevaluate_fleet(now)
+            .await
+            .map_err(|error| ApiError::internal("fleet compliance re-evaluation", &error))?;
+        self.metrics.record_fleet_reevaluation(started.elapsed());
+        Ok(stats.nodes)
+    }
+}

@@ -1,0 +1,111 @@
+//! The agent's check-in: facts, tags and the inventory by content hash.
+//!
+//! An unknown hash without a body answers `inventory-required` and records
+//! nothing; a body whose recomputed hash differs from the announced one is a
+//! 400 and stores nothing. The node is always the credential's: the body has
+//! no node id (an extra field is refused as unknown).
+
+use axum::Json;
+use axum::extract::State;
+use jiff::Timestamp;
+use patchline_api::checkin::{CheckinRequest, CheckinResponse, CheckinStatus, NodeFacts};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use crate::app::AppState;
+use crate::auth::NodePrincipal;
+use crate::store::StoreError;
+use crate::store::records::CheckinRecord;
+
+/// Facts every node must report.
+pub fn check_facts(facts: &NodeFacts) -> Result<(), ApiError> {
+    if facts.hostname.trim().is_empty() {
+        return Err(ApiError::invalid("facts.hostname: must not be empty"));
+    }
+    if facts.agent_version.trim().is_empty() {
+        return Err(ApiError::invalid("facts.agent_version: must not be empty"));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/agent/checkin` with the node credential.
+pub async fn checkin(
+    State(state): State<AppState>,
+    node: NodePrincipal,
+    ApiJson(request): ApiJson<CheckinRequest>,
+) -> ApiResult<Json<CheckinResponse>> {
+    let refuse = |error: ApiError| {
+        state.metrics.record_checkin("refused");
+        error
+    };
+    check_facts(&request.facts).map_err(refuse)?;
+    super::nodes::check_tag_keys(request.tags.keys()).map_err(refuse)?;
+    if !request.inventory_hash.is_well_formed() {
+        return Err(refuse(ApiError::invalid(
+            "inventory_hash: must be 64 lower-case hex digits",
+        )));
+    }
+    match &request.inventory {
+        Some(inventory) => {
+            let actual = inventory.content_hash();
+            if actual != request.inventory_hash {
+                return Err(refuse(ApiError::invalid(format!(
+                    "inventory_hash: the inventory sent hashes to {actual}, not {}",
+                    request.inventory_hash
+                ))));
+            }
+            if inventory.os.family != request.facts.os.family {
+                return Err(refuse(ApiError::invalid(
+                    "inventory.os: its OS family differs from facts.os",
+                )));
+            }
+            if !state.store.has_inventory(&request.inventory_hash).await? {
+                state
+                    .store
+                    .put_inventory(&request.inventory_hash, inventory)
+                    .await?;
+                state.metrics.record_inventory_stored();
+            }
+        }
+        None => {
+            if !state.store.has_inventory(&request.inventory_hash).await? {
+                state.metrics.record_checkin("inventory-required");
+                return Ok(Json(CheckinResponse {
+                    status: CheckinStatus::InventoryRequired,
+                    checkin_interval_seconds: state.config.checkin_interval_seconds(),
+                    compliance: None,
+                    work: Vec::new(),
+                }));
+            }
+        }
+    }
+    let now = Timestamp::now();
+    let record = CheckinRecord {
+        facts: request.facts,
+        agent_tags: request.tags,
+        inventory_hash: request.inventory_hash,
+        scanned_at: request.scanned_at,
+        now,
+    };
+    match state.store.record_checkin(&node.id, &record).await {
+        Ok(_) => {}
+        // Deleted between authentication and now: its credential is dead.
+        Err(StoreError::NotFound { .. }) => {
+            return Err(refuse(ApiError::unauthorized(
+                "this node is no longer enrolled",
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    if !request.results.is_empty() {
+        tracing::info!(node = %node.id, results = request.results.len(), "work results reported");
+    }
+    let compliance = state.evaluate_node(&node.id, now).await?;
+    state.metrics.record_checkin("accepted");
+    Ok(Json(CheckinResponse {
+        status: CheckinStatus::Accepted,
+        checkin_interval_seconds: state.config.checkin_interval_seconds(),
+        compliance,
+        work: Vec::new(),
+    }))
+}

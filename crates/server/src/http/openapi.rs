@@ -1,0 +1,523 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the API.
+//!
+//! The schemas come from the wire types' `ToSchema` derives; the paths are
+//! built from one table below, keyed by the route constants of
+//! `patchline_api::routes`, so a path cannot drift from the router's.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use patchline_api::routes;
+use utoipa::OpenApi;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ArrayBuilder, Content, Ref, Required, ResponseBuilder};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Patchline",
+        description = "Self-hosted patch management for Linux fleets: the control plane's API."
+    ),
+    components(schemas(
+        patchline_api::ErrorBody,
+        patchline_api::auth::Role,
+        patchline_api::auth::TagScope,
+        patchline_api::auth::LoginRequest,
+        patchline_api::auth::LoginResponse,
+        patchline_api::auth::WhoAmI,
+        patchline_api::auth::CreateUserRequest,
+        patchline_api::auth::UserView,
+        patchline_api::auth::CreateTokenRequest,
+        patchline_api::auth::TokenCreated,
+        patchline_api::auth::TokenView,
+        patchline_api::enrolment::CreateEnrolmentSecretRequest,
+        patchline_api::enrolment::EnrolmentSecretCreated,
+        patchline_api::enrolment::EnrolmentSecretView,
+        patchline_api::enrolment::EnrolRequest,
+        patchline_api::enrolment::EnrolResponse,
+        patchline_api::checkin::CheckinRequest,
+        patchline_api::checkin::CheckinResponse,
+        patchline_api::checkin::Inventory,
+        patchline_api::checkin::NodeFacts,
+        patchline_api::nodes::NodeView,
+        patchline_api::nodes::SetTagsRequest,
+        patchline_api::nodes::NodeComplianceSummary,
+        patchline_api::baselines::PutBaselineRequest,
+        patchline_api::baselines::BaselineView,
+        patchline_api::baselines::BaselineVersionView,
+        patchline_api::baselines::PutOutcome,
+        patchline_api::groups::PatchGroup,
+        patchline_api::compliance::SummaryBy,
+        patchline_api::compliance::ComplianceGroupSummary,
+        patchline_api::compliance::NodeComplianceRow,
+        patchline_api::compliance::NodeComplianceDetail,
+        patchline_api::compliance::PatchComplianceRow,
+        patchline_api::compliance::HistoryPoint,
+        patchline_api::audit::AuditEntry,
+        super::ops::Health,
+    ))
+)]
+struct Schemas;
+
+/// What a route answers on success.
+enum Answer {
+    /// 200 with one schema.
+    One(&'static str),
+    /// 200 with an array of a schema.
+    Many(&'static str),
+    /// 201 with one schema.
+    Created(&'static str),
+    /// 204, no body.
+    NoContent,
+    /// 200 with text (Prometheus).
+    Text,
+}
+
+struct RouteDoc {
+    method: HttpMethod,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    answer: Answer,
+    /// Needs `Authorization: Bearer`.
+    bearer: bool,
+}
+
+const fn doc(
+    method: HttpMethod,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    answer: Answer,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        tag,
+        summary,
+        body,
+        answer,
+        bearer: true,
+    }
+}
+
+const fn open(mut route: RouteDoc) -> RouteDoc {
+    route.bearer = false;
+    route
+}
+
+use Answer::*;
+use HttpMethod::{Delete, Get, Post, Put};
+
+/// Every route the server serves.
+const ROUTES: &[RouteDoc] = &[
+    open(doc(
+        Get,
+        routes::HEALTHZ,
+        "operations",
+        "Health: the database answers",
+        None,
+        One("Health"),
+    )),
+    open(doc(
+        Get,
+        routes::METRICS,
+        "operations",
+        "Prometheus metrics",
+        None,
+        Text,
+    )),
+    open(doc(
+        Get,
+        routes::OPENAPI,
+        "operations",
+        "This document",
+        None,
+        Text,
+    )),
+    open(doc(
+        Post,
+        routes::LOGIN,
+        "operators",
+        "Log in: a 12-hour session token",
+        Some("LoginRequest"),
+        One("LoginResponse"),
+    )),
+    doc(
+        Get,
+        routes::WHOAMI,
+        "operators",
+        "Who the token belongs to",
+        None,
+        One("WhoAmI"),
+    ),
+    doc(
+        Get,
+        routes::USERS,
+        "operators",
+        "List users",
+        None,
+        Many("UserView"),
+    ),
+    doc(
+        Post,
+        routes::USERS,
+        "operators",
+        "Create a user (admin)",
+        Some("CreateUserRequest"),
+        Created("UserView"),
+    ),
+    doc(
+        Delete,
+        routes::USER,
+        "operators",
+        "Delete a user and its sessions (admin)",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::TOKENS,
+        "operators",
+        "List API and session tokens",
+        None,
+        Many("TokenView"),
+    ),
+    doc(
+        Post,
+        routes::TOKENS,
+        "operators",
+        "Create an API token (admin), shown once",
+        Some("CreateTokenRequest"),
+        Created("TokenCreated"),
+    ),
+    doc(
+        Delete,
+        routes::TOKEN,
+        "operators",
+        "Revoke a token (admin)",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::ENROLMENT_SECRETS,
+        "enrolment",
+        "List enrolment secrets",
+        None,
+        Many("EnrolmentSecretView"),
+    ),
+    doc(
+        Post,
+        routes::ENROLMENT_SECRETS,
+        "enrolment",
+        "Create an enrolment secret (admin), shown once",
+        Some("CreateEnrolmentSecretRequest"),
+        Created("EnrolmentSecretCreated"),
+    ),
+    doc(
+        Delete,
+        routes::ENROLMENT_SECRET,
+        "enrolment",
+        "Revoke an enrolment secret (admin)",
+        None,
+        NoContent,
+    ),
+    open(doc(
+        Post,
+        routes::ENROL,
+        "agents",
+        "Trade an enrolment secret for a node credential",
+        Some("EnrolRequest"),
+        One("EnrolResponse"),
+    )),
+    doc(
+        Post,
+        routes::CHECKIN,
+        "agents",
+        "Check in with facts, tags and the inventory by hash (node credential)",
+        Some("CheckinRequest"),
+        One("CheckinResponse"),
+    ),
+    doc(
+        Get,
+        routes::NODES,
+        "nodes",
+        "List nodes (app-team: its scope)",
+        None,
+        Many("NodeView"),
+    ),
+    doc(
+        Get,
+        routes::NODE,
+        "nodes",
+        "One node",
+        None,
+        One("NodeView"),
+    ),
+    doc(
+        Delete,
+        routes::NODE,
+        "nodes",
+        "Delete a node and its credential (admin)",
+        None,
+        NoContent,
+    ),
+    doc(
+        Put,
+        routes::NODE_TAGS,
+        "nodes",
+        "Set or remove operator tags",
+        Some("SetTagsRequest"),
+        One("NodeView"),
+    ),
+    doc(
+        Get,
+        routes::BASELINES,
+        "baselines",
+        "List baselines",
+        None,
+        Many("BaselineView"),
+    ),
+    doc(
+        Get,
+        routes::BASELINE,
+        "baselines",
+        "One baseline",
+        None,
+        One("BaselineView"),
+    ),
+    doc(
+        Put,
+        routes::BASELINE,
+        "baselines",
+        "Create or replace a baseline; re-evaluates the fleet",
+        Some("PutBaselineRequest"),
+        One("PutOutcome"),
+    ),
+    doc(
+        Delete,
+        routes::BASELINE,
+        "baselines",
+        "Delete a baseline",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::BASELINE_VERSIONS,
+        "baselines",
+        "A baseline's versions, newest first",
+        None,
+        Many("BaselineVersionView"),
+    ),
+    doc(
+        Get,
+        routes::PATCH_GROUPS,
+        "patch-groups",
+        "List patch groups",
+        None,
+        Many("PatchGroup"),
+    ),
+    doc(
+        Get,
+        routes::PATCH_GROUP,
+        "patch-groups",
+        "One patch group",
+        None,
+        One("PatchGroup"),
+    ),
+    doc(
+        Put,
+        routes::PATCH_GROUP,
+        "patch-groups",
+        "Create or replace a patch group; re-evaluates the fleet",
+        Some("PatchGroup"),
+        One("PutOutcome"),
+    ),
+    doc(
+        Delete,
+        routes::PATCH_GROUP,
+        "patch-groups",
+        "Delete a patch group",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::COMPLIANCE_SUMMARY,
+        "compliance",
+        "Compliance by a dimension (?by=, ?format=csv)",
+        None,
+        Many("ComplianceGroupSummary"),
+    ),
+    doc(
+        Get,
+        routes::COMPLIANCE_NODES,
+        "compliance",
+        "Compliance per node (?format=csv)",
+        None,
+        Many("NodeComplianceRow"),
+    ),
+    doc(
+        Get,
+        routes::COMPLIANCE_NODE,
+        "compliance",
+        "One node's compliance, package by package",
+        None,
+        One("NodeComplianceDetail"),
+    ),
+    doc(
+        Get,
+        routes::COMPLIANCE_PATCHES,
+        "compliance",
+        "Compliance per patch (?format=csv)",
+        None,
+        Many("PatchComplianceRow"),
+    ),
+    doc(
+        Get,
+        routes::COMPLIANCE_HISTORY,
+        "compliance",
+        "Daily compliance history (?format=csv)",
+        None,
+        Many("HistoryPoint"),
+    ),
+    doc(
+        Get,
+        routes::AUDIT,
+        "audit",
+        "The audit log (?after=, ?limit=; admin, auditor)",
+        None,
+        Many("AuditEntry"),
+    ),
+];
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(build)
+}
+
+fn build() -> utoipa::openapi::OpenApi {
+    let mut api = Schemas::openapi();
+    if let Some(components) = api.components.as_mut() {
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+    for route in ROUTES {
+        api.paths
+            .add_path_operation(route.path, vec![route.method.clone()], operation(route));
+    }
+    api
+}
+
+fn operation(route: &RouteDoc) -> utoipa::openapi::path::Operation {
+    let json = "application/json";
+    let error = || {
+        ResponseBuilder::new()
+            .description("An error")
+            .content(json, Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+            .build()
+    };
+    let mut builder = OperationBuilder::new()
+        .tag(route.tag)
+        .summary(Some(route.summary));
+    for name in path_parameters(route.path) {
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::String,
+                ))),
+        );
+    }
+    if let Some(body) = route.body {
+        builder = builder.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(json, Content::new(Some(Ref::from_schema_name(body))))
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+    let (status, response) = match route.answer {
+        One(schema) => (
+            "200",
+            ResponseBuilder::new()
+                .description("OK")
+                .content(json, Content::new(Some(Ref::from_schema_name(schema)))),
+        ),
+        Created(schema) => (
+            "201",
+            ResponseBuilder::new()
+                .description("Created")
+                .content(json, Content::new(Some(Ref::from_schema_name(schema)))),
+        ),
+        Many(schema) => (
+            "200",
+            ResponseBuilder::new().description("OK").content(
+                json,
+                Content::new(Some(
+                    ArrayBuilder::new()
+                        .items(Ref::from_schema_name(schema))
+                        .build(),
+                )),
+            ),
+        ),
+        NoContent => ("204", ResponseBuilder::new().description("Done")),
+        Text => ("200", ResponseBuilder::new().description("OK")),
+    };
+    builder = builder.response(status, response.build());
+    builder = builder.response("4XX", error()).response("5XX", error());
+    if route.bearer {
+        builder = builder.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+    }
+    builder.build()
+}
+
+/// The `{name}` placeholders of a route, in order.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_referenced_schema_exists() {
+        let json = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &json["components"]["schemas"];
+        let text = json.to_string();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(
+                schemas.get(name).is_some(),
+                "schema {name} is referenced but missing"
+            );
+        }
+        assert!(json["paths"][routes::NODE]["delete"].is_object());
+        assert!(json["paths"][routes::NODE]["get"].is_object());
+    }
+
+    #[test]
+    fn path_parameters_are_found() {
+        assert_eq!(path_parameters(routes::NODE_TAGS), vec!["id"]);
+        assert!(path_parameters(routes::NODES).is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! Support shared by the integration tests: test databases on both
+//! backends ([`db`]) and a real server over TLS with clients ([`server`]).
+#![allow(dead_code)]
+
+pub mod db;
+pub mod server;
