@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use jiff::{SignedDuration, Timestamp};
-use patchline_agent::checkin::{AgentConfig, EnrolSecret, StateDir};
+use patchline_agent::checkin::{AgentConfig, EnrolSecret, StateDir, StoredCredential};
 use patchline_api::enrolment::CreateEnrolmentSecretRequest;
 use patchline_api::nodes::NodeComplianceSummary;
 use patchline_server::config::ServerConfig;
@@ -105,7 +105,10 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
             .load_credential()
             .context("cannot read the local agent's state")?
         {
-            Some(_) => None,
+            Some(stored) => {
+                follow_address(&agent_state, stored, &url)?;
+                None
+            }
             None => Some(create_enrolment_secret(&session).await?),
         };
         let mut agent = AgentConfig::new(url.clone(), ca_pem, agent_state.path());
@@ -209,6 +212,22 @@ fn admin_password(from_env: Option<String>, data_dir: &Path) -> Result<String> {
         )
     })?;
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Points the local agent's credential at the server's current address.
+/// The agent refuses a credential issued under another URL (a guard against
+/// talking to the wrong server), but the local agent's server is by
+/// construction the one in this data directory; only `--listen` changed.
+fn follow_address(state: &StateDir, mut stored: StoredCredential, url: &str) -> Result<()> {
+    if stored.server == url {
+        return Ok(());
+    }
+    stored.server = url.to_string();
+    let path = state.credential_path();
+    std::fs::remove_file(&path).with_context(|| format!("cannot replace {}", path.display()))?;
+    state
+        .store_credential(&stored)
+        .context("cannot update the local agent's credential")
 }
 
 /// A single-use secret for the local agent's first enrolment.

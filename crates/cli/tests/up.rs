@@ -4,8 +4,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::sync::mpsc::RecvTimeoutError;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
 use patchline_testkit::apt_repo::native_architecture;
 use patchline_testkit::{
@@ -50,6 +51,96 @@ fn debian_root(dir: &std::path::Path) -> AptRoot {
     root
 }
 
+struct Up {
+    child: Child,
+    lines: Receiver<String>,
+    /// Everything printed up to `Press Ctrl-C to stop.`.
+    printed: Vec<String>,
+}
+
+impl Up {
+    fn start(data_dir: &Path, root: &Path, cli: &Cli) -> Up {
+        let mut child = ok(Command::new(binary())
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--root")
+            .arg(root)
+            .env("PATCHLINE_CONFIG_DIR", cli.config_dir.path())
+            .env_remove("PATCHLINE_ADMIN_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn());
+        let lines = spawn_line_reader(child.stdout.take().expect("piped stdout"));
+        let errors = spawn_line_reader(child.stderr.take().expect("piped stderr"));
+        let mut printed = Vec::new();
+        loop {
+            match lines.recv_timeout(START_GUARD) {
+                Ok(line) => {
+                    let done = line == "Press Ctrl-C to stop.";
+                    printed.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let stderr: Vec<String> = errors.try_iter().collect();
+                    panic!(
+                        "up printed no compliance:\n{}\n{}",
+                        printed.join("\n"),
+                        stderr.join("\n")
+                    );
+                }
+            }
+        }
+        Up {
+            child,
+            lines,
+            printed,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.printed.join("\n")
+    }
+
+    /// The line under the header of "This machine's compliance:".
+    fn this_machine_row(&self) -> &str {
+        let at = self
+            .printed
+            .iter()
+            .position(|line| line == "This machine's compliance:")
+            .unwrap_or_else(|| panic!("no compliance section:\n{}", self.text()));
+        let header = &self.printed[at + 1];
+        assert!(
+            header.starts_with("NODE") && header.contains("STATUS"),
+            "{}",
+            self.text()
+        );
+        &self.printed[at + 2]
+    }
+
+    /// SIGINT, then the rest of the output and a successful exit.
+    fn interrupt(mut self) -> Vec<String> {
+        ok(kill_process(Pid::from_child(&self.child), Signal::INT));
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(START_GUARD) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("up did not stop on SIGINT: {rest:?}");
+                }
+            }
+        }
+        let status = ok(self.child.wait());
+        assert!(status.success(), "exit {status:?}: {rest:?}");
+        rest
+    }
+}
+
 #[test]
 fn up_shows_this_machines_compliance_and_stops_on_sigint() {
     let dir = ok(tempfile::tempdir());
@@ -58,41 +149,8 @@ fn up_shows_this_machines_compliance_and_stops_on_sigint() {
     let cli = Cli {
         config_dir: ok(tempfile::tempdir()),
     };
-    let mut child = ok(Command::new(binary())
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .arg("--root")
-        .arg(root.path())
-        .env("PATCHLINE_CONFIG_DIR", cli.config_dir.path())
-        .env_remove("PATCHLINE_ADMIN_PASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn());
-    let lines = spawn_line_reader(child.stdout.take().expect("piped stdout"));
-    let errors = spawn_line_reader(child.stderr.take().expect("piped stderr"));
-    let mut printed = Vec::new();
-    loop {
-        match lines.recv_timeout(START_GUARD) {
-            Ok(line) => {
-                let done = line == "Press Ctrl-C to stop.";
-                printed.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                let _ = child.kill();
-                let stderr: Vec<String> = errors.try_iter().collect();
-                panic!(
-                    "up printed no compliance:\n{}\n{}",
-                    printed.join("\n"),
-                    stderr.join("\n")
-                );
-            }
-        }
-    }
-    let text = printed.join("\n");
+    let up = Up::start(&data_dir, root.path(), &cli);
+    let text = up.text();
     assert!(text.contains("Patchline is up."), "{text}");
     let password_file = data_dir.join("admin-password");
     assert!(
@@ -101,25 +159,21 @@ fn up_shows_this_machines_compliance_and_stops_on_sigint() {
     );
     assert!(password_file.exists());
     assert!(text.contains("patchline compliance nodes"), "{text}");
-    let table_at = printed
-        .iter()
-        .position(|line| line == "This machine's compliance:")
-        .unwrap_or_else(|| panic!("no compliance section:\n{text}"));
-    let header = &printed[table_at + 1];
-    assert!(
-        header.starts_with("NODE") && header.contains("STATUS"),
-        "{text}"
-    );
-    let row = &printed[table_at + 2];
+    let row = up.this_machine_row().to_string();
     assert!(row.contains("up-test-host"), "{text}");
     assert!(
         row.contains("compliant"),
         "a status, not unreported: {text}"
     );
     assert!(
-        text.contains("baseline "),
+        text.contains("; baseline "),
         "the summary line names the baseline: {text}"
     );
+    let node_id = row
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
 
     // The CLI session `up` stored works against the running server.
     let nodes = cli.ok(&["compliance", "nodes"]);
@@ -127,20 +181,18 @@ fn up_shows_this_machines_compliance_and_stops_on_sigint() {
     let me = cli.ok(&["whoami"]);
     assert!(me.starts_with("admin (admin)"), "{me}");
 
-    let pid = Pid::from_child(&child);
-    ok(kill_process(pid, Signal::INT));
-    let mut rest = Vec::new();
-    loop {
-        match lines.recv_timeout(START_GUARD) {
-            Ok(line) => rest.push(line),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                panic!("up did not stop on SIGINT: {rest:?}");
-            }
-        }
-    }
-    let status = ok(child.wait());
-    assert!(status.success(), "exit {status:?}: {rest:?}");
+    let rest = up.interrupt();
     assert!(rest.iter().any(|line| line == "Stopped."), "{rest:?}");
+
+    // A second start (on another port) keeps the node: the local agent does
+    // not enrol again.
+    let again = Up::start(&data_dir, root.path(), &cli);
+    assert!(
+        again.this_machine_row().starts_with(&node_id),
+        "{}",
+        again.text()
+    );
+    let listed = cli.ok(&["nodes", "list", "--format", "csv"]);
+    assert_eq!(listed.lines().count(), 2, "one node: {listed}");
+    again.interrupt();
 }
