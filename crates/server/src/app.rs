@@ -13,6 +13,13 @@ use crate::http::error::ApiError;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
+/// The current time at the store's precision (milliseconds), so what a
+/// handler answers equals what a later read of the store returns.
+pub fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,

@@ -7,7 +7,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use jiff::Timestamp;
 use patchline_api::checkin::{CheckinRequest, CheckinResponse, CheckinStatus, NodeFacts};
 
 use super::error::{ApiError, ApiResult};
@@ -79,7 +78,7 @@ pub async fn checkin(
             }
         }
     }
-    let now = Timestamp::now();
+    let now = crate::app::now();
     let record = CheckinRecord {
         facts: request.facts,
         agent_tags: request.tags,

@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiff::Timestamp;
 use patchline_api::enrolment::{
     CreateEnrolmentSecretRequest, EnrolRequest, EnrolResponse, EnrolmentSecretCreated,
     EnrolmentSecretView,
@@ -40,7 +39,7 @@ pub async fn create_secret(
     if request.max_uses == Some(0) {
         return Err(ApiError::invalid("max_uses: must be at least 1"));
     }
-    if request.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+    if request.expires_at.is_some_and(|at| at <= crate::app::now()) {
         return Err(ApiError::invalid("expires_at: must be in the future"));
     }
     super::nodes::check_tag_keys(request.tags.keys())?;
@@ -107,7 +106,7 @@ pub async fn enrol(
         .store
         .enrol_node(
             &secrets::token_hash(&request.secret),
-            Timestamp::now(),
+            crate::app::now(),
             node,
         )
         .await

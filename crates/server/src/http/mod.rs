@@ -67,7 +67,8 @@ pub fn router(state: AppState) -> Router {
                 .put(policy::put_patch_group)
                 .delete(policy::delete_patch_group),
         )
-        .route(routes::AUDIT, get(ops::audit));
+        .route(routes::AUDIT, get(ops::audit))
+        .merge(compliance::routes());
     api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         ops::record_request,

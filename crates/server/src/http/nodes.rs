@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiff::Timestamp;
 use patchline_api::nodes::{NodeComplianceSummary, NodeView, SetTagsRequest, tag_keys};
 use patchline_core::os::OsFamily;
 use serde::Deserialize;
@@ -135,7 +134,7 @@ pub async fn set_tags(
         .await?;
     if request.tags.contains_key(tag_keys::PATCH_GROUP) {
         // The node may now map to another baseline.
-        state.evaluate_node(&id, Timestamp::now()).await?;
+        state.evaluate_node(&id, crate::app::now()).await?;
     }
     Ok(Json(node_view(&state, node).await?))
 }

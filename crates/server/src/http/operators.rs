@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use patchline_api::auth::{
     CreateTokenRequest, CreateUserRequest, LoginRequest, LoginResponse, TokenCreated, TokenView,
     UserView, WhoAmI,
@@ -64,7 +64,7 @@ pub async fn login(
     let token = secrets::generate_token(secrets::TokenPrefix::Operator);
     let ttl = SignedDuration::try_from(state.config.session_ttl)
         .map_err(|error| ApiError::internal("session lifetime", &error))?;
-    let expires_at = Timestamp::now()
+    let expires_at = crate::app::now()
         .checked_add(ttl)
         .map_err(|error| ApiError::internal("session expiry", &error))?;
     state
@@ -188,7 +188,7 @@ pub async fn create_token(
         None => None,
         Some(0) => return Err(ApiError::invalid("expires_in_days: must be at least 1")),
         Some(days) => Some(
-            Timestamp::now()
+            crate::app::now()
                 .checked_add(SignedDuration::from_hours(i64::from(days) * 24))
                 .map_err(|_| ApiError::invalid("expires_in_days: too far in the future"))?,
         ),

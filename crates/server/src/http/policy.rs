@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use jiff::Timestamp;
 use patchline_api::baselines::{BaselineVersionView, BaselineView, PutBaselineRequest, PutOutcome};
 use patchline_api::groups::PatchGroup;
 
@@ -70,7 +69,7 @@ pub async fn put_baseline(
         .baseline
         .validate()
         .map_err(|error| ApiError::invalid(format!("baseline: {error}")))?;
-    let now = Timestamp::now();
+    let now = crate::app::now();
     let mut outcome = state
         .store
         .put_baseline(
@@ -93,7 +92,7 @@ pub async fn delete_baseline(
 ) -> ApiResult<StatusCode> {
     authorize(&operator, Permission::WritePolicy)?;
     state.store.delete_baseline(&operator.actor, &name).await?;
-    state.reevaluate_fleet(Timestamp::now()).await?;
+    state.reevaluate_fleet(crate::app::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -134,7 +133,7 @@ pub async fn put_patch_group(
             group.name
         )));
     }
-    let now = Timestamp::now();
+    let now = crate::app::now();
     let mut outcome = state.store.put_patch_group(&operator.actor, &group).await?;
     if outcome.changed {
         outcome.reevaluated_nodes = state.reevaluate_fleet(now).await?;
@@ -152,6 +151,6 @@ pub async fn delete_patch_group(
         .store
         .delete_patch_group(&operator.actor, &name)
         .await?;
-    state.reevaluate_fleet(Timestamp::now()).await?;
+    state.reevaluate_fleet(crate::app::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
