@@ -52,23 +52,13 @@ impl TestServer {
         data_dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
-        let mut config = ServerConfig::for_data_dir(data_dir.path());
-        config.listen = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
-        config.database_url = Some(db.url.clone());
-        config.admin_password = Some(ADMIN_PASSWORD.to_string());
-        config.checkin_interval = std::time::Duration::from_secs(60);
+        let mut config = test_config(&db, data_dir.path());
         adjust(&mut config);
         let server = match start(config).await {
             Ok(server) => server,
             Err(error) => panic!("the server did not start on {:?}: {error:#}", db.backend),
         };
-        let anonymous = match Client::builder(server.base_url())
-            .ca_certificate_pem(server.ca_pem.as_bytes())
-            .build()
-        {
-            Ok(client) => client,
-            Err(error) => panic!("cannot build a client: {error}"),
-        };
+        let anonymous = client_of(&server);
         let login = match anonymous.login("admin", ADMIN_PASSWORD).await {
             Ok(login) => login,
             Err(error) => panic!("the admin cannot log in: {error}"),
@@ -151,6 +141,28 @@ impl TestServer {
         };
         let client = self.anonymous.with_bearer(enrolled.credential.clone());
         (enrolled, client)
+    }
+}
+
+/// The configuration of a test server: loopback, a free port, the test
+/// database, [`ADMIN_PASSWORD`] and a 60-second check-in interval.
+pub fn test_config(db: &TestDb, data_dir: &std::path::Path) -> ServerConfig {
+    let mut config = ServerConfig::for_data_dir(data_dir);
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = Some(db.url.clone());
+    config.admin_password = Some(ADMIN_PASSWORD.to_string());
+    config.checkin_interval = std::time::Duration::from_secs(60);
+    config
+}
+
+/// A client of `server` trusting its certificate.
+pub fn client_of(server: &RunningServer) -> Client {
+    match Client::builder(server.base_url())
+        .ca_certificate_pem(server.ca_pem.as_bytes())
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => panic!("cannot build a client: {error}"),
     }
 }
 
