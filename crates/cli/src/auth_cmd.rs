@@ -4,8 +4,9 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use patchline_api::ClientError;
 use patchline_api::auth::LoginResponse;
 
 use crate::credentials::{self, Credentials};
@@ -72,10 +73,22 @@ pub async fn login_and_save(
     path: &Path,
 ) -> Result<LoginResponse> {
     let client = session::build_client(server, ca_cert_path, None)?;
-    let response = client
-        .login(username, password)
-        .await
-        .with_context(|| format!("cannot log in to {server} as {username}"))?;
+    let response = match client.login(username, password).await {
+        Ok(response) => response,
+        Err(error @ ClientError::Transport { .. }) if ca_cert_path.is_none() => {
+            return Err(anyhow!(error)).with_context(|| {
+                format!(
+                    "cannot log in to {server} as {username} (a server with its own \
+                     certificate needs --ca-cert: `patchline server` prints the file, \
+                     by default <data-dir>/tls/ca.pem)"
+                )
+            });
+        }
+        Err(error) => {
+            return Err(anyhow!(error))
+                .with_context(|| format!("cannot log in to {server} as {username}"));
+        }
+    };
     Credentials {
         server: server.to_string(),
         ca_cert_path: ca_cert_path.map(Path::to_path_buf),

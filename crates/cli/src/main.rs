@@ -88,12 +88,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     match run() {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `patchline nodes list | head` would make every
+/// later `println!` panic on a closed pipe. Restoring the default action
+/// ends the process quietly instead, as every Unix filter does.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; it
+    // only resets one signal's disposition to the system default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -94,6 +94,63 @@ fn login_stores_a_private_session_and_whoami_reads_it() {
 }
 
 #[test]
+fn a_server_serves_the_operators_certificate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl) runs");
+    assert!(openssl.status.success(), "{}", text(&openssl));
+    let server = TestServer::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        server.ca_cert, cert,
+        "clients are told to trust the given chain"
+    );
+    assert!(
+        !server.data_dir.path().join("tls").exists(),
+        "nothing generated"
+    );
+    let admin = server.admin();
+    assert!(admin.ok(&["whoami"]).starts_with("admin (admin)"));
+
+    // Without the certificate the client says what to pass.
+    let output = server.cli().run_with_stdin(
+        &[
+            "login",
+            "--server",
+            &server.url,
+            "-u",
+            "admin",
+            "--password-stdin",
+        ],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--ca-cert"), "{}", text(&output));
+}
+
+#[test]
 fn apply_shows_a_diff_asks_first_and_is_idempotent() {
     let server = TestServer::start();
     let admin = server.admin();

@@ -29,10 +29,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// `patchline server` with more arguments.
+    pub fn start_with(args: &[&str]) -> TestServer {
         let data_dir = tempfile::tempdir().expect("a temporary data directory");
         let mut child = Command::new(binary())
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
+            .args(args)
             .env("PATCHLINE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
