@@ -31,7 +31,10 @@ async fn a_first_start_bootstraps_and_a_restart_reuses(backend: Backend) {
     assert_eq!(mode & 0o777, 0o600);
     let password = std::fs::read_to_string(&password_file).expect("read password");
     let password = password.trim();
-    assert!(password.len() >= 16, "a short generated password: {password:?}");
+    assert!(
+        password.len() >= 16,
+        "a short generated password: {password:?}"
+    );
     let client = client_of(&first);
     let session = client.login("admin", password).await.expect("login");
     let first_ca = first.ca_pem.clone();
@@ -51,7 +54,10 @@ async fn a_first_start_bootstraps_and_a_restart_reuses(backend: Backend) {
         .await
         .expect("the session survives a restart");
     assert_eq!(me.subject, "admin");
-    client.login("admin", password).await.expect("same password");
+    client
+        .login("admin", password)
+        .await
+        .expect("same password");
     assert_eq!(
         status_of(client.login("admin", "ignored-once-users-exist").await),
         401
@@ -92,7 +98,9 @@ async fn operator_certificate_files_are_served(backend: Backend) {
         .ca_certificate_pem(stranger.trust_pem.as_bytes())
         .build()
         .expect("client");
-    let refused = untrusting.login("admin", support::server::ADMIN_PASSWORD).await;
+    let refused = untrusting
+        .login("admin", support::server::ADMIN_PASSWORD)
+        .await;
     assert!(
         matches!(refused, Err(patchline_api::ClientError::Transport { .. })),
         "a TLS failure expected, got {refused:?}"

@@ -397,6 +397,32 @@ const ROUTES: &[RouteDoc] = &[
     ),
 ];
 
+const FORMAT: (&str, &str) = ("format", "`json` (default) or `csv`");
+const BY: (&str, &str) = (
+    "by",
+    "patch-group, environment, zone, baseline, os-family or application",
+);
+
+/// The optional query parameters of a route, with what they do.
+fn query_parameters(path: &str) -> &'static [(&'static str, &'static str)] {
+    match path {
+        routes::NODES => &[("tag", "`Key=Value`: only nodes with this tag")],
+        routes::COMPLIANCE_SUMMARY => &[BY, FORMAT],
+        routes::COMPLIANCE_NODES => &[
+            ("status", "compliant, non-compliant or unreported"),
+            ("baseline", "only nodes evaluated against this baseline"),
+            FORMAT,
+        ],
+        routes::COMPLIANCE_PATCHES => &[FORMAT],
+        routes::COMPLIANCE_HISTORY => &[("days", "how many days back"), BY, FORMAT],
+        routes::AUDIT => &[
+            ("after", "only entries with a greater id"),
+            ("limit", "at most this many (100 by default, 1000 at most)"),
+        ],
+        _ => &[],
+    }
+}
+
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
@@ -435,6 +461,18 @@ fn operation(route: &RouteDoc) -> utoipa::openapi::path::Operation {
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::String,
+                ))),
+        );
+    }
+    for (name, description) in query_parameters(route.path) {
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(*name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(*description))
                 .schema(Some(utoipa::openapi::schema::Object::with_type(
                     utoipa::openapi::schema::Type::String,
                 ))),
@@ -513,6 +551,9 @@ mod tests {
         }
         assert!(json["paths"][routes::NODE]["delete"].is_object());
         assert!(json["paths"][routes::NODE]["get"].is_object());
+        let audit_parameters = &json["paths"][routes::AUDIT]["get"]["parameters"];
+        assert_eq!(audit_parameters[0]["name"], "after");
+        assert_eq!(audit_parameters[0]["in"], "query");
     }
 
     #[test]
