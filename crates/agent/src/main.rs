@@ -279,6 +279,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 fn run_server_mode(config: AgentConfig, once: bool) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -316,13 +317,19 @@ fn render_outcome(outcome: &CheckinOutcome) -> String {
     );
     match &outcome.compliance {
         Some(compliance) => text.push_str(&format!(
-            "compliance {:?} against {} v{}\n",
-            compliance.status, compliance.baseline, compliance.baseline_version
+            "compliance {} against {} v{}\n",
+            checkin::status_label(compliance.status),
+            compliance.baseline,
+            compliance.baseline_version
         )),
         None => text.push_str("compliance not evaluated yet\n"),
     }
     for result in &outcome.work_done {
-        text.push_str(&format!("work {}: {:?}\n", result.id, result.status));
+        let status = serde_json::to_value(result.status)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        text.push_str(&format!("work {}: {status}\n", result.id));
     }
     text.push_str(&format!(
         "next check-in in {} s\n",

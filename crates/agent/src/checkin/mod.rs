@@ -21,6 +21,6 @@ pub mod work;
 
 pub use backoff::RetryPolicy;
 pub use config::{AgentConfig, EnrolSecret};
-pub use session::{AgentError, CheckinOutcome, run, run_once, run_until};
+pub use session::{AgentError, CheckinOutcome, run, run_once, run_until, status_label};
 pub use snapshot::{NodeSnapshot, SnapshotError, snapshot};
 pub use state::{StateDir, StateError, StoredCredential};

@@ -9,6 +9,7 @@ use patchline_api::checkin::{CheckinRequest, CheckinStatus, InventoryHash, Work,
 use patchline_api::enrolment::EnrolRequest;
 use patchline_api::nodes::NodeComplianceSummary;
 use patchline_api::{Client, ClientError};
+use patchline_core::compliance::ComplianceStatus;
 use tracing::{error, info, warn};
 
 use crate::checkin::backoff::{Backoff, jittered_interval};
@@ -264,7 +265,7 @@ impl Session {
             node_id = %stored.node_id,
             inventory_hash = %snapshot.inventory_hash,
             inventory_sent,
-            compliance = compliance.map_or("not evaluated".to_owned(), |c| format!("{:?}", c.status)),
+            compliance = compliance.map_or("not evaluated", |c| status_label(c.status)),
             baseline = compliance.map_or("", |c| c.baseline.as_str()),
             work = response.work.len(),
             "checked in"
@@ -328,6 +329,14 @@ async fn blocking<T: Send + 'static>(
             what,
             reason: error.to_string(),
         })
+}
+
+/// The wire name of a compliance status (`non-compliant`).
+pub fn status_label(status: ComplianceStatus) -> &'static str {
+    match status {
+        ComplianceStatus::Compliant => "compliant",
+        ComplianceStatus::NonCompliant => "non-compliant",
+    }
 }
 
 fn normalised(url: &str) -> &str {
