@@ -38,8 +38,6 @@ async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
 
 async fn oversized_bodies_are_413_with_a_larger_limit_for_agents(server: TestServer) {
     let raw = server.raw();
-    let admin_token = server.admin.whoami().await.map(|_| ()).expect("admin");
-    let _ = admin_token;
     // 2 MiB on an operator route (limit 1 MiB).
     let big = format!(
         r#"{{"username":"x","password":"{}","role":"auditor"}}"#,
