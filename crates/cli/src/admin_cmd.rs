@@ -121,10 +121,10 @@ pub async fn enrolment(command: EnrolmentCommand) -> Result<ExitCode> {
                 format!("cannot create enrolment secret {name}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&created)?);
+                outln!("{}", serde_json::to_string_pretty(&created)?);
             } else {
-                println!("Enrolment secret {name} created (id {}).", created.id);
-                println!("Secret (shown only now): {}", created.secret);
+                outln!("Enrolment secret {name} created (id {}).", created.id);
+                outln!("Secret (shown only now): {}", created.secret);
             }
         }
         EnrolmentCommand::List { output } => {
@@ -156,7 +156,7 @@ pub async fn enrolment(command: EnrolmentCommand) -> Result<ExitCode> {
                 client.delete(&path).await,
                 format!("cannot revoke enrolment secret {id}"),
             )?;
-            println!("Enrolment secret {id} revoked.");
+            outln!("Enrolment secret {id} revoked.");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -182,7 +182,7 @@ pub async fn users(command: UsersCommand) -> Result<ExitCode> {
                 client.create_user(&request).await,
                 format!("cannot create user {username}"),
             )?;
-            println!("User {} created ({}).", user.username, user.role);
+            outln!("User {} created ({}).", user.username, user.role);
         }
         UsersCommand::List { output } => {
             let users: Vec<UserView> =
@@ -225,10 +225,10 @@ pub async fn tokens(command: TokensCommand) -> Result<ExitCode> {
                 format!("cannot create token {name}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&created)?);
+                outln!("{}", serde_json::to_string_pretty(&created)?);
             } else {
-                println!("Token {name} created (id {}).", created.id);
-                println!("Token (shown only now): {}", created.token);
+                outln!("Token {name} created (id {}).", created.id);
+                outln!("Token (shown only now): {}", created.token);
             }
         }
         TokensCommand::List { output } => {
@@ -257,7 +257,7 @@ pub async fn tokens(command: TokensCommand) -> Result<ExitCode> {
                 client.delete(&path).await,
                 format!("cannot revoke token {id}"),
             )?;
-            println!("Token {id} revoked.");
+            outln!("Token {id} revoked.");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -54,7 +54,7 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
         &path,
     )
     .await?;
-    println!(
+    outln!(
         "Logged in to {} as {} ({}); the session expires at {}.",
         args.server,
         args.username,
@@ -104,9 +104,9 @@ pub async fn login_and_save(
 pub fn logout() -> Result<ExitCode> {
     let path = credentials::default_path()?;
     if Credentials::remove(&path)? {
-        println!("Logged out (removed {}).", path.display());
+        outln!("Logged out (removed {}).", path.display());
     } else {
-        println!("Not logged in.");
+        outln!("Not logged in.");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -115,16 +115,18 @@ pub async fn whoami(args: JsonArg) -> Result<ExitCode> {
     let session = Session::open()?;
     let me = session.check(session.client.whoami().await, "cannot ask who you are")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&me)?);
+        outln!("{}", serde_json::to_string_pretty(&me)?);
     } else {
         let scope = me
             .scope
             .as_ref()
             .map(|scope| format!(", scope {}={}", scope.key, scope.value))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{} ({}{scope}) on {}",
-            me.subject, me.role, session.credentials.server
+            me.subject,
+            me.role,
+            session.credentials.server
         );
     }
     Ok(ExitCode::SUCCESS)

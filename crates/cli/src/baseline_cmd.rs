@@ -28,10 +28,10 @@ pub fn run(command: BaselineCommand) -> Result<ExitCode> {
             let mut invalid = 0;
             for path in &files {
                 match check(path) {
-                    Ok(summary) => println!("ok       {}: {summary}", path.display()),
+                    Ok(summary) => outln!("ok       {}: {summary}", path.display()),
                     Err(error) => {
                         invalid += 1;
-                        println!("invalid  {}: {error:#}", path.display());
+                        outln!("invalid  {}: {error:#}", path.display());
                     }
                 }
             }
@@ -47,7 +47,7 @@ pub fn run(command: BaselineCommand) -> Result<ExitCode> {
             } else {
                 Baseline::default_for(family)
             };
-            print!("{}", serde_yaml_ng::to_string(&baseline)?);
+            out!("{}", serde_yaml_ng::to_string(&baseline)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -146,7 +146,7 @@ pub async fn run(command: ComplianceCommand) -> Result<ExitCode> {
                 fetch(&session, &path, output.format(), doing).await?;
             if let Some(detail) = detail {
                 if output.format() == Format::Table {
-                    println!(
+                    outln!(
                         "{} ({}): {}",
                         detail.hostname,
                         detail.node_id,
@@ -208,9 +208,9 @@ async fn fetch<T: serde::de::DeserializeOwned>(
                 .await,
             doing,
         )?;
-        print!("{text}");
+        out!("{text}");
         if !text.is_empty() && !text.ends_with('\n') {
-            println!();
+            outln!();
         }
         return Ok(None);
     }

@@ -6,6 +6,10 @@
 //! compliance, enrolment, users, tokens, audit, declarative `apply`), and
 //! the server itself (`server`, and `up`: server plus a local agent).
 
+// First, so that its `outln!`/`out!` macros are visible in every module.
+#[macro_use]
+mod output;
+
 mod admin_cmd;
 mod apply;
 mod auth_cmd;
@@ -13,7 +17,6 @@ mod baseline_cmd;
 mod compliance_cmd;
 mod credentials;
 mod nodes_cmd;
-mod output;
 mod policy_cmd;
 mod schedule_cmd;
 mod server_cmd;
@@ -88,24 +91,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     match run() {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// Rust ignores SIGPIPE, so `patchline nodes list | head` would make every
-/// later `println!` panic on a closed pipe. Restoring the default action
-/// ends the process quietly instead, as every Unix filter does.
-fn restore_default_sigpipe() {
-    // SAFETY: called first thing in main, before any thread exists; it
-    // only resets one signal's disposition to the system default.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -126,8 +117,14 @@ fn run() -> Result<ExitCode> {
         Command::Users(command) => block_on(admin_cmd::users(command)),
         Command::Tokens(command) => block_on(admin_cmd::tokens(command)),
         Command::Audit(args) => block_on(admin_cmd::audit(args)),
-        Command::Server(args) => block_on(server_cmd::run(args)),
-        Command::Up(args) => block_on(up_cmd::run(args)),
+        Command::Server(args) => {
+            output::keep_running_when_stdout_closes();
+            block_on(server_cmd::run(args))
+        }
+        Command::Up(args) => {
+            output::keep_running_when_stdout_closes();
+            block_on(up_cmd::run(args))
+        }
     }
 }
 
@@ -139,4 +136,112 @@ fn block_on(command: impl Future<Output = Result<ExitCode>>) -> Result<ExitCode>
         .build()
         .context("cannot start the async runtime")?
         .block_on(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parses(args: &[&str]) -> bool {
+        Cli::try_parse_from(std::iter::once("patchline").chain(args.iter().copied())).is_ok()
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn documented_invocations_parse() {
+        for args in [
+            &[
+                "server",
+                "--data-dir",
+                "/d",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                "postgres://db/p",
+            ][..],
+            &["server", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+            &[
+                "login",
+                "--server",
+                "https://h:8443",
+                "--ca-cert",
+                "ca.pem",
+                "--username",
+                "u",
+            ],
+            &["nodes", "list", "--tag", "Environment=prod", "--json"],
+            &["nodes", "tag", "n1", "Patch Group=web", "--remove", "Zone"],
+            &[
+                "compliance",
+                "summary",
+                "--by",
+                "os-family",
+                "--format",
+                "csv",
+            ],
+            &["compliance", "nodes", "--status", "non-compliant"],
+            &["compliance", "history", "--days", "7"],
+            &[
+                "enrolment",
+                "create",
+                "fleet",
+                "--max-uses",
+                "5",
+                "--expires-in-days",
+                "2",
+                "--tag",
+                "A=b",
+            ],
+            &[
+                "users",
+                "create",
+                "bob",
+                "--role",
+                "app-team",
+                "--scope",
+                "Application=payments",
+            ],
+            &[
+                "tokens",
+                "create",
+                "ci",
+                "--role",
+                "security-ops",
+                "--expires-in-days",
+                "30",
+            ],
+            &["audit", "--after", "10"],
+            &["apply", "-f", "a.yaml", "-f", "b.yaml", "--dry-run"],
+            &[
+                "up",
+                "--data-dir",
+                "/d",
+                "--listen",
+                "127.0.0.1:8443",
+                "--root",
+                "/",
+            ],
+        ] {
+            assert!(parses(args), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn bad_invocations_are_refused() {
+        for args in [
+            &["server", "--tls-cert", "c.pem"][..],
+            &["nodes", "list", "--tag", "no-equals-sign"],
+            &["compliance", "summary", "--by", "colour"],
+            &["users", "create", "bob", "--role", "root"],
+            &["apply"],
+            &["compliance", "nodes", "--format", "xml"],
+        ] {
+            assert!(!parses(args), "{args:?}");
+        }
+    }
 }

@@ -79,9 +79,9 @@ pub async fn run(command: NodesCommand) -> Result<ExitCode> {
                 format!("cannot read node {id}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&node)?);
+                outln!("{}", serde_json::to_string_pretty(&node)?);
             } else {
-                print!("{}", describe(&node));
+                out!("{}", describe(&node));
             }
         }
         NodesCommand::Tag {
@@ -108,9 +108,9 @@ pub async fn run(command: NodesCommand) -> Result<ExitCode> {
                 format!("cannot tag node {id}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&node)?);
+                outln!("{}", serde_json::to_string_pretty(&node)?);
             } else {
-                println!("{}: {}", node.id, output::tags(&node.tags));
+                outln!("{}: {}", node.id, output::tags(&node.tags));
             }
         }
     }

@@ -2,13 +2,57 @@
 //! terminal), CSV, or the API's own JSON, chosen with `--format` / `--json`.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use comfy_table::{CellAlignment, Color, ContentArrangement, presets};
 use jiff::{Timestamp, Unit};
 use serde::Serialize;
+
+/// `println!` that never panics: see [`write_stdout`].
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that never panics: see [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+static STDOUT_CLOSED_ENDS_PROCESS: AtomicBool = AtomicBool::new(true);
+
+/// For `server` and `up`: a closed stdout must not stop a running server,
+/// so write errors are ignored from now on.
+pub fn keep_running_when_stdout_closes() {
+    STDOUT_CLOSED_ENDS_PROCESS.store(false, Ordering::Relaxed);
+}
+
+/// Writes to stdout. When stdout is gone (`patchline nodes list | head`),
+/// the reader has what it wanted: end quietly with success instead of
+/// panicking as `println!` does. (SIGPIPE stays ignored, as Rust sets it:
+/// restoring its default would also kill the process on a socket write to
+/// a closed connection.)
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let result = std::io::stdout().lock().write_fmt(args);
+    if let Err(error) = result
+        && STDOUT_CLOSED_ENDS_PROCESS.load(Ordering::Relaxed)
+    {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(2);
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
@@ -188,14 +232,14 @@ pub fn print<T: Serialize + ?Sized>(
     table: impl FnOnce() -> Table,
 ) -> Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Format::Csv => print!("{}", table().render_csv()?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(value)?),
+        Format::Csv => out!("{}", table().render_csv()?),
         Format::Table => {
             let table = table();
             if table.is_empty() {
-                println!("(none)");
+                outln!("(none)");
             } else {
-                print!("{}", table.render_human(stdout_styled()));
+                out!("{}", table.render_human(stdout_styled()));
             }
         }
     }

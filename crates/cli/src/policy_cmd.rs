@@ -78,15 +78,15 @@ pub async fn baselines(command: BaselinesCommand) -> Result<ExitCode> {
                 format!("cannot read baseline {name}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
+                outln!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                println!(
+                outln!(
                     "# version {}, updated {} by {}",
                     view.version,
                     output::timestamp(view.updated_at),
                     view.updated_by
                 );
-                print!("{}", baseline_yaml(&view.baseline, view.default_for_family));
+                out!("{}", baseline_yaml(&view.baseline, view.default_for_family));
             }
         }
         BaselinesCommand::Versions { name, output } => {
@@ -143,9 +143,9 @@ pub async fn groups(command: GroupsCommand) -> Result<ExitCode> {
                 format!("cannot read patch group {name}"),
             )?;
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&group)?);
+                outln!("{}", serde_json::to_string_pretty(&group)?);
             } else {
-                print!("{}", group_yaml(&group));
+                out!("{}", group_yaml(&group));
             }
         }
     }

@@ -76,17 +76,17 @@ pub fn run(command: ScheduleCommand) -> Result<ExitCode> {
         match &timing {
             Some(timing) => {
                 let bounds = timing.bounds(&occurrence)?;
-                println!(
+                outln!(
                     "{local}  = {utc}  ends {}  last task start {}",
                     bounds.end.strftime("%H:%M %Z"),
                     bounds.last_task_start.strftime("%H:%M %Z")
                 );
             }
-            None => println!("{local}  = {utc}"),
+            None => outln!("{local}  = {utc}"),
         }
     }
     if printed == 0 {
-        println!("no occurrence: the schedule never fires in its bounds");
+        outln!("no occurrence: the schedule never fires in its bounds");
     }
     Ok(ExitCode::SUCCESS)
 }

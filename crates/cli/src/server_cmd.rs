@@ -70,10 +70,10 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let server = patchline_server::start(config)
         .await
         .context("cannot start the server")?;
-    println!("Listening on {}", server.base_url());
-    println!("CA certificate: {}", trust_file.display());
+    outln!("Listening on {}", server.base_url());
+    outln!("CA certificate: {}", trust_file.display());
     if let Some(file) = &server.admin_password_file {
-        println!("Admin password: {} (user admin)", file.display());
+        outln!("Admin password: {} (user admin)", file.display());
     }
     let shutdown = server.shutdown.clone();
     tokio::spawn(async move {

@@ -118,7 +118,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         agent.tags = BTreeMap::new();
 
         print_where_to_look(&url, &trust, &data_dir, &credentials_path, &log_file);
-        println!("Scanning this machine ({})...", args.root.display());
+        outln!("Scanning this machine ({})...", args.root.display());
         match patchline_agent::checkin::run_once(agent.clone()).await {
             Ok(outcome) => {
                 let summary = match outcome.compliance {
@@ -130,7 +130,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
             // The server stays useful without the local agent.
             Err(error) => eprintln!("error: the local agent could not check in: {error}"),
         }
-        println!("Press Ctrl-C to stop.");
+        outln!("Press Ctrl-C to stop.");
         // Later check-ins run in the background until shutdown.
         Ok::<_, anyhow::Error>(tokio::spawn(async move {
             let stopped = async {
@@ -154,7 +154,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     if agent_task.is_some() {
         signals.recv().await;
     }
-    println!("Stopping...");
+    outln!("Stopping...");
     let _ = stop_agent.send(());
     if let Some(task) = agent_task {
         task.await.ok();
@@ -163,7 +163,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         .stop()
         .await
         .context("the server did not stop cleanly")?;
-    println!("Stopped.");
+    outln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -249,22 +249,22 @@ async fn create_enrolment_secret(session: &Session) -> Result<EnrolSecret> {
 }
 
 fn print_where_to_look(url: &str, trust: &Path, data_dir: &Path, credentials: &Path, log: &Path) {
-    println!("Patchline is up.");
-    println!("  Server:          {url}");
-    println!("  CA certificate:  {}", trust.display());
-    println!(
+    outln!("Patchline is up.");
+    outln!("  Server:          {url}");
+    outln!("  CA certificate:  {}", trust.display());
+    outln!(
         "  Admin password:  {} (user admin)",
         data_dir.join("admin-password").display()
     );
-    println!(
+    outln!(
         "  CLI session:     {} (logged in as admin)",
         credentials.display()
     );
-    println!("  Logs:            {}", log.display());
-    println!("Look with:");
-    println!("  patchline compliance nodes");
-    println!("  patchline compliance summary --by baseline");
-    println!("  patchline nodes list");
+    outln!("  Logs:            {}", log.display());
+    outln!("Look with:");
+    outln!("  patchline compliance nodes");
+    outln!("  patchline compliance summary --by baseline");
+    outln!("  patchline nodes list");
 }
 
 /// Polls the node's compliance until the server has evaluated it.
@@ -298,14 +298,14 @@ async fn print_this_machine(
         .into_iter()
         .filter(|row| row.node_id == node_id)
         .collect();
-    println!();
-    println!("This machine's compliance:");
-    print!("{}", nodes_table(&mine).render_human(stdout_styled()));
+    outln!();
+    outln!("This machine's compliance:");
+    out!("{}", nodes_table(&mine).render_human(stdout_styled()));
     match summary {
-        Some(summary) => println!("{}", summary_line(summary)),
-        None => println!("not evaluated yet: see `patchline compliance nodes` in a moment"),
+        Some(summary) => outln!("{}", summary_line(summary)),
+        None => outln!("not evaluated yet: see `patchline compliance nodes` in a moment"),
     }
-    println!("Details: patchline compliance node {node_id}");
-    println!();
+    outln!("Details: patchline compliance node {node_id}");
+    outln!();
     Ok(())
 }

@@ -42,6 +42,6 @@ pub fn run(command: VersionCommand) -> Result<ExitCode> {
         Ordering::Equal => "=",
         Ordering::Greater => ">",
     };
-    println!("{a} {symbol} {b}");
+    outln!("{a} {symbol} {b}");
     Ok(ExitCode::SUCCESS)
 }

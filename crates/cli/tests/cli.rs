@@ -114,3 +114,26 @@ fn compares_versions_like_the_real_tools() {
     let invalid = patchline(&["version", "compare", "1.0 beta", "1.0"]);
     assert_eq!(invalid.status.code(), Some(2));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // As `patchline ... | head -1`: the pipe closes while output remains.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchline"))
+        .args(["schedule", "next", "rate(1 hours)", "-n", "200000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the patchline binary runs");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(first.contains("UTC"), "{first}");
+    let output = child.wait_with_output().expect("patchline finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}

@@ -442,6 +442,32 @@ fn nodes_and_compliance_print_as_tables_json_and_csv() {
     assert!(csv.lines().count() >= 3, "{csv}");
     assert!(csv.contains("web-1") && csv.contains(','), "{csv}");
 
+    let non_compliant: Vec<NodeComplianceRow> = serde_json::from_str(&admin.ok(&[
+        "compliance",
+        "nodes",
+        "--status",
+        "non-compliant",
+        "--json",
+    ]))
+    .unwrap();
+    let compliant: Vec<NodeComplianceRow> = serde_json::from_str(&admin.ok(&[
+        "compliance",
+        "nodes",
+        "--status",
+        "compliant",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(non_compliant.len() + compliant.len(), 2);
+    assert!(
+        non_compliant
+            .iter()
+            .all(|row| row.compliance.as_ref().map(|c| c.status)
+                == Some(patchline_core::compliance::ComplianceStatus::NonCompliant))
+    );
+    let unreported = admin.ok(&["compliance", "nodes", "--status", "unreported", "--json"]);
+    assert_eq!(unreported.trim(), "[]");
+
     let summary = admin.ok(&["compliance", "summary", "--by", "environment"]);
     assert!(summary.starts_with("ENVIRONMENT"), "{summary}");
     assert!(

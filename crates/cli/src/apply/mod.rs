@@ -40,7 +40,7 @@ pub struct ApplyArgs {
 pub async fn run(args: ApplyArgs) -> Result<ExitCode> {
     let manifest = read_manifest(&args.files)?;
     if manifest.is_empty() {
-        println!("No objects in {}.", describe_files(&args.files));
+        outln!("No objects in {}.", describe_files(&args.files));
         return Ok(ExitCode::SUCCESS);
     }
     let session = Session::open()?;
@@ -51,15 +51,15 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode> {
     print_plan(&plan);
     let changes = plan.count(Change::Create) + plan.count(Change::Update);
     if changes == 0 {
-        println!("Nothing to apply.");
+        outln!("Nothing to apply.");
         return Ok(ExitCode::SUCCESS);
     }
     if args.dry_run {
-        println!("Dry run: nothing applied.");
+        outln!("Dry run: nothing applied.");
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes && !confirm(changes)? {
-        println!("Nothing applied.");
+        outln!("Nothing applied.");
         return Ok(ExitCode::from(1));
     }
     execute(&session, &plan).await?;
@@ -96,12 +96,12 @@ fn describe_files(files: &[PathBuf]) -> String {
 fn print_plan(plan: &Plan) {
     let styled = stdout_styled();
     for object in &plan.objects {
-        println!("{}: {}", object.label, object.change.as_str());
+        outln!("{}: {}", object.label, object.change.as_str());
         for line in object.diff.lines() {
-            println!("{}", colour_diff_line(line, styled));
+            outln!("{}", colour_diff_line(line, styled));
         }
     }
-    println!("Plan: {}.", plan.summary());
+    outln!("Plan: {}.", plan.summary());
 }
 
 fn colour_diff_line(line: &str, styled: bool) -> String {
@@ -130,7 +130,7 @@ fn confirm(changes: usize) -> Result<bool> {
             "standard input is not a terminal: pass --yes to apply {changes} change(s) without confirmation"
         );
     }
-    print!("Apply {changes} change(s)? [y/N] ");
+    out!("Apply {changes} change(s)? [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
@@ -170,7 +170,7 @@ async fn execute(session: &Session, plan: &Plan) -> Result<()> {
         } else {
             format!("{}: unchanged on the server", object.label)
         };
-        bar.suspend(|| println!("{line}"));
+        bar.suspend(|| outln!("{line}"));
         bar.inc(1);
     }
     bar.finish_and_clear();
