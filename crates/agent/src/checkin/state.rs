@@ -131,28 +131,52 @@ impl StateDir {
     /// Refuses to replace an existing file; the write is atomic, so a crash
     /// leaves either no credential or the whole one.
     pub fn store_credential(&self, stored: &StoredCredential) -> Result<(), StateError> {
+        self.write_atomically(stored, |temporary, path| {
+            // A hard link fails when the target exists, unlike a rename:
+            // two agents racing on one directory cannot clobber each other.
+            fs::hard_link(temporary, path).map_err(|cause| {
+                if cause.kind() == io::ErrorKind::AlreadyExists {
+                    StateError::AlreadyExists {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    StateError::Write {
+                        path: path.to_path_buf(),
+                        cause,
+                    }
+                }
+            })
+        })
+    }
+
+    /// Replaces the stored credential on purpose (the same node under a new
+    /// server address, as `patchline up` does after a port change). Atomic:
+    /// the old file stays whole until the new one takes its place.
+    pub fn replace_credential(&self, stored: &StoredCredential) -> Result<(), StateError> {
+        self.write_atomically(stored, |temporary, path| {
+            fs::rename(temporary, path).map_err(|cause| StateError::Write {
+                path: path.to_path_buf(),
+                cause,
+            })
+        })
+    }
+
+    /// Writes a private temporary file beside the credential, lets
+    /// `install` put it in place, and persists the directory entry.
+    fn write_atomically(
+        &self,
+        stored: &StoredCredential,
+        install: impl FnOnce(&Path, &Path) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
         self.prepare()?;
         let path = self.credential_path();
         let temporary = self
             .dir
             .join(format!(".{CREDENTIAL_FILE}.{}.tmp", std::process::id()));
-        let result = write_new_private(&temporary, stored).and_then(|()| {
-            // A hard link fails when the target exists, unlike a rename:
-            // two agents racing on one directory cannot clobber each other.
-            match fs::hard_link(&temporary, &path) {
-                Ok(()) => Ok(()),
-                Err(cause) if cause.kind() == io::ErrorKind::AlreadyExists => {
-                    Err(StateError::AlreadyExists { path: path.clone() })
-                }
-                Err(cause) => Err(StateError::Write {
-                    path: path.clone(),
-                    cause,
-                }),
-            }
-        });
+        let result =
+            write_new_private(&temporary, stored).and_then(|()| install(&temporary, &path));
         let _ = fs::remove_file(&temporary);
         result?;
-        // Persist the new directory entry too.
         if let Ok(dir) = fs::File::open(&self.dir) {
             let _ = dir.sync_all();
         }
@@ -231,6 +255,25 @@ mod tests {
         let error = state.store_credential(&other).unwrap_err();
         assert!(matches!(error, StateError::AlreadyExists { .. }), "{error}");
         assert_eq!(state.load_credential().unwrap(), Some(credential()));
+    }
+
+    #[test]
+    fn a_deliberate_replacement_keeps_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        state.store_credential(&credential()).unwrap();
+        let moved = StoredCredential {
+            server: "https://127.0.0.1:9443".into(),
+            ..credential()
+        };
+        state.replace_credential(&moved).unwrap();
+        assert_eq!(state.load_credential().unwrap(), Some(moved));
+        let mode = fs::metadata(state.credential_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
