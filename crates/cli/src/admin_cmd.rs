@@ -125,6 +125,17 @@ pub async fn enrolment(command: EnrolmentCommand) -> Result<ExitCode> {
             } else {
                 outln!("Enrolment secret {name} created (id {}).", created.id);
                 outln!("Secret (shown only now): {}", created.secret);
+                let ca_cert = session
+                    .credentials
+                    .ca_cert_path
+                    .as_ref()
+                    .map(|path| format!(" --ca-cert {}", path.display()))
+                    .unwrap_or_default();
+                outln!("Enrol a node with:");
+                outln!(
+                    "  PATCHLINE_ENROL_SECRET=<secret> patchline-agent run --server {}{ca_cert} --state-dir /var/lib/patchline-agent",
+                    session.credentials.server
+                );
             }
         }
         EnrolmentCommand::List { output } => {
