@@ -43,15 +43,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check and inspect patch baseline files (offline).
-    #[command(subcommand)]
-    Baseline(baseline_cmd::BaselineCommand),
-    /// Preview maintenance-window schedules.
-    #[command(subcommand)]
-    Schedule(schedule_cmd::ScheduleCommand),
-    /// Compare package versions as dpkg or rpm does.
-    #[command(subcommand)]
-    Version(version_cmd::VersionCommand),
+    /// Start a server and a local scan-only agent, and show this machine's
+    /// compliance.
+    Up(up_cmd::UpArgs),
+    /// Run the server until interrupted.
+    Server(server_cmd::ServerArgs),
     /// Log in to a server and keep the session.
     Login(auth_cmd::LoginArgs),
     /// Forget the stored session.
@@ -72,11 +68,6 @@ enum Command {
     Compliance(compliance_cmd::ComplianceCommand),
     /// Apply baselines and patch groups from YAML (shows a diff first).
     Apply(apply::ApplyArgs),
-    /// Run the server until interrupted.
-    Server(server_cmd::ServerArgs),
-    /// Start a server and a local scan-only agent, and show this machine's
-    /// compliance.
-    Up(up_cmd::UpArgs),
     /// Enrolment secrets for agents.
     #[command(subcommand)]
     Enrolment(admin_cmd::EnrolmentCommand),
@@ -88,6 +79,15 @@ enum Command {
     Tokens(admin_cmd::TokensCommand),
     /// The audit log.
     Audit(admin_cmd::AuditArgs),
+    /// Check and inspect patch baseline files (offline).
+    #[command(subcommand)]
+    Baseline(baseline_cmd::BaselineCommand),
+    /// Preview maintenance-window schedules.
+    #[command(subcommand)]
+    Schedule(schedule_cmd::ScheduleCommand),
+    /// Compare package versions as dpkg or rpm does.
+    #[command(subcommand)]
+    Version(version_cmd::VersionCommand),
 }
 
 fn main() -> ExitCode {

@@ -36,6 +36,7 @@ pub struct UpArgs {
     /// live (default: ~/.local/share/patchline).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Address the server listens on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
     /// The root the local agent scans (`/` for this machine).
@@ -70,6 +71,9 @@ impl Signals {
 }
 
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
+    if args.checkin_interval == 0 {
+        bail!("--checkin-interval must be at least 1 second");
+    }
     let mut signals = Signals::install()?;
     let data_dir = match &args.data_dir {
         Some(dir) => crate::session::absolute(dir)?,
@@ -78,9 +82,6 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     create_private_dir(&data_dir)?;
     let log_file = data_dir.join("patchline.log");
     log_to_file(&log_file)?;
-    if args.checkin_interval == 0 {
-        bail!("--checkin-interval must be at least 1 second");
-    }
 
     let mut config = ServerConfig::for_data_dir(&data_dir);
     config.listen = args.listen;
@@ -115,7 +116,6 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         agent.enrol_secret = enrol_secret;
         agent.root = args.root.clone();
         agent.scan_only = true;
-        agent.tags = BTreeMap::new();
 
         print_where_to_look(&url, &trust, &data_dir, &credentials_path, &log_file);
         outln!("Scanning this machine ({})...", args.root.display());
