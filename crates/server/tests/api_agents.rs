@@ -21,6 +21,7 @@ api_cases!(
     an_inventory_whose_hash_differs_is_refused_and_not_stored,
     a_node_cannot_name_another_node,
     deleting_a_node_kills_its_credential,
+    concurrent_checkins_of_one_new_inventory_all_land,
 );
 
 async fn node_count(server: &TestServer) -> usize {
@@ -280,4 +281,35 @@ async fn deleting_a_node_kills_its_credential(server: TestServer) {
     assert_eq!(status_of(server.admin.node(&enrolled.node_id).await), 404);
     let audit = server.admin.audit(None).await.expect("audit");
     assert!(audit.iter().any(|entry| entry.action == "node.delete"));
+}
+
+async fn concurrent_checkins_of_one_new_inventory_all_land(server: TestServer) {
+    const NODES: usize = 16;
+    let mut agents = Vec::new();
+    for n in 0..NODES {
+        let hostname = format!("web-{n}");
+        let (enrolled, client) = server.enrol(&hostname, &[]).await;
+        agents.push((hostname, enrolled, client));
+    }
+    let inventory = inventory("5.2.15-2");
+    // Every node sends the same, still unknown, inventory at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (hostname, _, client) in &agents {
+        let request = checkin_request(hostname, &inventory, true);
+        let client = client.clone();
+        tasks.spawn(async move { client.checkin(&request).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let answer = joined.expect("task").expect("check-in");
+        assert_eq!(answer.status, CheckinStatus::Accepted);
+        assert!(answer.compliance.is_some());
+    }
+    let nodes = server.admin.nodes().await.expect("nodes");
+    assert_eq!(nodes.len(), NODES);
+    assert!(
+        nodes
+            .iter()
+            .all(|node| node.inventory_hash == Some(inventory.content_hash())
+                && node.compliance.is_some())
+    );
 }

@@ -13,6 +13,7 @@ api_cases!(
     api_tokens_act_with_their_role_until_revoked,
     deleting_a_user_ends_its_sessions,
     users_need_a_scope_exactly_when_app_team,
+    expired_tokens_are_refused,
 );
 
 async fn login_issues_a_session_token_for_the_right_password(server: TestServer) {
@@ -220,4 +221,32 @@ async fn users_need_a_scope_exactly_when_app_team(server: TestServer) {
         ..user("shorty", Role::Auditor, None)
     };
     assert_eq!(status_of(server.admin.create_user(&short).await), 400);
+}
+
+async fn expired_tokens_are_refused(server: TestServer) {
+    use patchline_server::auth::secrets;
+    use patchline_server::store::records::{NewToken, TokenKind};
+    // An expired session cannot be made through the API; store one.
+    let token = secrets::generate_token(secrets::TokenPrefix::Operator);
+    server
+        .server
+        .state
+        .store
+        .insert_token(
+            "system",
+            NewToken {
+                id: secrets::new_id(),
+                name: "session".into(),
+                token_hash: secrets::token_hash(&token),
+                kind: TokenKind::Session,
+                subject: "admin".into(),
+                role: Role::Admin,
+                scope: None,
+                expires_at: Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1)),
+            },
+        )
+        .await
+        .expect("store an expired session");
+    let (status, code) = code_of(server.anonymous.with_bearer(token).whoami().await);
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
 }

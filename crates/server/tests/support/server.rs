@@ -275,7 +275,7 @@ macro_rules! api_cases {
     ($($case:ident),* $(,)?) => {
         $(
             mod $case {
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     let server = $crate::support::server::TestServer::start(
                         patchline_server::store::Backend::Sqlite,
@@ -284,7 +284,7 @@ macro_rules! api_cases {
                     super::$case(server).await
                 }
 
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     let server = $crate::support::server::TestServer::start(
                         patchline_server::store::Backend::Postgres,
