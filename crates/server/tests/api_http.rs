@@ -296,4 +296,15 @@ async fn healthz_and_metrics_answer(server: TestServer) {
             "missing {expected:?} in\n{metrics}"
         );
     }
+
+    // Without its database the server is unhealthy.
+    server.server.state.store.pool().close().await;
+    let response = server
+        .raw()
+        .get(server.url(routes::HEALTHZ))
+        .send()
+        .await
+        .expect("request");
+    let (status, _) = error_of(response).await;
+    assert_eq!(status, 503);
 }
