@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 
 use patchline_api::baselines::{BaselineView, PutBaselineRequest};
 use patchline_api::groups::PatchGroup;
-use patchline_core::baseline::Baseline;
+use patchline_core::baseline::{
+    ApprovalRule, ApprovedPatches, Baseline, ComplianceLevel, RejectedPatches,
+};
+use patchline_core::compliance::ComplianceStatus;
+use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value};
 use similar::TextDiff;
 
@@ -175,11 +179,14 @@ fn diff_text(change: Change, label: &str, old: &str, new: &str) -> String {
 }
 
 /// The manifest form of a baseline: `kind`, the core fields in their
-/// declared order, and `default-for-family` when set.
+/// declared order, and `default-for-family` when set. Fields equal to their
+/// serde default are left out, so the text reads like a hand-written file
+/// and parses back to the same baseline.
 pub fn baseline_yaml(baseline: &Baseline, default_for_family: bool) -> String {
     let mut document = Mapping::new();
     document.insert("kind".into(), "Baseline".into());
-    if let Ok(Value::Mapping(fields)) = serde_yaml_ng::to_value(baseline) {
+    if let Ok(Value::Mapping(mut fields)) = serde_yaml_ng::to_value(baseline) {
+        prune_baseline_defaults(&mut fields);
         for (key, value) in fields {
             let after_family = key.as_str() == Some("os-family");
             document.insert(key, value);
@@ -189,6 +196,34 @@ pub fn baseline_yaml(baseline: &Baseline, default_for_family: bool) -> String {
         }
     }
     serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+/// Whether `value` is what serialising `T::default()` gives.
+fn is_default<T: Default + Serialize>(value: &Value) -> bool {
+    serde_yaml_ng::to_value(T::default()).is_ok_and(|default| &default == value)
+}
+
+/// Removes the `#[serde(default)]` fields of a serialised baseline (and of
+/// its rules) that hold their default value.
+fn prune_baseline_defaults(fields: &mut Mapping) {
+    fields.retain(|key, value| match key.as_str() {
+        Some("approval-rules") => !is_default::<Vec<ApprovalRule>>(value),
+        Some("approved-patches") => !is_default::<ApprovedPatches>(value),
+        Some("rejected-patches") => !is_default::<RejectedPatches>(value),
+        Some("available-security-updates-compliance") => !is_default::<ComplianceStatus>(value),
+        _ => true,
+    });
+    if let Some(Value::Sequence(rules)) = fields.get_mut("approval-rules") {
+        for rule in rules {
+            if let Value::Mapping(rule) = rule {
+                rule.retain(|key, value| match key.as_str() {
+                    Some("include-non-security") => !is_default::<bool>(value),
+                    Some("compliance-level") => !is_default::<ComplianceLevel>(value),
+                    _ => true,
+                });
+            }
+        }
+    }
 }
 
 pub fn group_yaml(group: &PatchGroup) -> String {
@@ -310,6 +345,38 @@ approval-rules:
                 .contains("-  rhel-compatible: prod-rocky"),
             "{}",
             plan.objects[1].diff
+        );
+    }
+
+    #[test]
+    fn canonical_yaml_leaves_out_defaults_and_parses_back_identically() {
+        let examples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/baselines");
+        let mut baselines: Vec<Baseline> = OsFamily::ALL
+            .into_iter()
+            .flat_map(|family| [Baseline::default_for(family), Baseline::emergency(family)])
+            .collect();
+        for entry in std::fs::read_dir(examples).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            baselines.push(Baseline::from_yaml(&text).unwrap());
+        }
+        for baseline in baselines {
+            for default_for_family in [false, true] {
+                let text = baseline_yaml(&baseline, default_for_family);
+                let mut manifest = Manifest::default();
+                manifest.add_source("canonical", &text).unwrap();
+                assert_eq!(manifest.baselines[0].baseline, baseline, "{text}");
+                assert_eq!(
+                    manifest.baselines[0].default_for_family,
+                    default_for_family.then_some(true),
+                    "{text}"
+                );
+            }
+        }
+        let minimal = manifest(FILE).baselines[0].baseline.clone();
+        assert_eq!(
+            baseline_yaml(&minimal, false),
+            "kind: Baseline\nname: prod\nos-family: debian\napproval-rules:\n- approve-after-days: 7\n  compliance-level: high\n"
         );
     }
 
