@@ -512,3 +512,62 @@ fn nodes_and_compliance_print_as_tables_json_and_csv() {
     assert!(admin.ok(&["tokens", "list"]).contains("revoked"));
     assert!(stdout(&admin.run(&["audit", "--after", "0"])).contains("node.tags"));
 }
+
+#[test]
+fn an_app_team_operator_sees_and_tags_only_its_scope() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let secret = |name: &str, tag: &str| -> String {
+        let created: EnrolmentSecretCreated =
+            serde_json::from_str(&admin.ok(&["enrolment", "create", name, "--tag", tag, "--json"]))
+                .unwrap();
+        created.secret
+    };
+    let payments = enrol_node(
+        &server,
+        &secret("payments", "Application=payments"),
+        "pay-1",
+    );
+    let _search = enrol_node(&server, &secret("search", "Application=search"), "search-1");
+    let created = admin.run_with_stdin(
+        &[
+            "users",
+            "create",
+            "pat",
+            "--role",
+            "app-team",
+            "--scope",
+            "Application=payments",
+            "--password-stdin",
+        ],
+        "pay-team-pass\n",
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let users = admin.ok(&["users", "list"]);
+    assert!(users.contains("Application=payments"), "{users}");
+
+    let team = server.login("pat", "pay-team-pass");
+    assert!(
+        team.ok(&["whoami"])
+            .starts_with("pat (app-team, scope Application=payments)")
+    );
+    let nodes: Vec<NodeView> =
+        serde_json::from_str(&team.ok(&["nodes", "list", "--json"])).unwrap();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(nodes[0].id, payments);
+    let rows = team.ok(&["compliance", "nodes", "--format", "csv"]);
+    assert!(
+        rows.contains("pay-1") && !rows.contains("search-1"),
+        "{rows}"
+    );
+
+    // Its own nodes' tags, yes; its scope key, no.
+    team.ok(&["nodes", "tag", &payments, "Environment=prod"]);
+    let output = team.run(&["nodes", "tag", &payments, "Application=search"]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        stderr(&output).contains("permission denied") && stderr(&output).contains("app-team"),
+        "{}",
+        text(&output)
+    );
+}
