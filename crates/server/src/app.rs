@@ -39,30 +39,36 @@ impl AppState {
     }
 
     /// Evaluates one node after its check-in or a tag change; `None` when
-    /// it has sent no inventory yet.
+    /// it has sent no inventory yet, or when the evaluation failed: the
+    /// check-in or tag change is already stored, so the failure (a server
+    /// problem, logged here) must not make the caller resend it.
     pub async fn evaluate_node(
         &self,
         node_id: &str,
         now: Timestamp,
-    ) -> Result<Option<NodeComplianceSummary>, ApiError> {
-        let summary = self
-            .engine
-            .evaluate_node(node_id, now)
-            .await
-            .map_err(|error| ApiError::internal("compliance evaluation", &error))?;
-        self.metrics.record_node_evaluation();
-        Ok(summary)
+    ) -> Option<NodeComplianceSummary> {
+        match self.engine.evaluate_node(node_id, now).await {
+            Ok(summary) => {
+                self.metrics.record_node_evaluation();
+                summary
+            }
+            Err(error) => {
+                tracing::error!(node = %node_id, %error, "compliance evaluation failed");
+                None
+            }
+        }
     }
 
     /// Re-evaluates the fleet after a policy change; the number of nodes
     /// re-evaluated.
     pub async fn reevaluate_fleet(&self, now: Timestamp) -> Result<u64, ApiError> {
         let started = Instant::now();
-        let stats = self
-            .engine
-            .reevaluate_fleet(now)
-            .await
-            .map_err(|error| ApiError::internal("fleet compliance re-evaluation", &error))?;
+        let stats = self.engine.reevaluate_fleet(now).await.map_err(|error| {
+            ApiError::internal(
+                "the fleet compliance re-evaluation (the change itself is saved)",
+                &error,
+            )
+        })?;
         self.metrics.record_fleet_reevaluation(started.elapsed());
         Ok(stats.nodes)
     }

@@ -134,7 +134,7 @@ pub async fn set_tags(
         .await?;
     if request.tags.contains_key(tag_keys::PATCH_GROUP) {
         // The node may now map to another baseline.
-        state.evaluate_node(&id, crate::app::now()).await?;
+        state.evaluate_node(&id, crate::app::now()).await;
     }
     Ok(Json(node_view(&state, node).await?))
 }
