@@ -16,8 +16,8 @@ pub struct ServerProcess {
     pub ca_pem: Vec<u8>,
 }
 
-/// Where `patchline server` keeps its self-signed certificate in the data dir.
-pub const CERTIFICATE_IN_DATA_DIR: &str = "tls/cert.pem";
+/// The CA of the self-signed certificate `patchline server` writes into its data dir.
+pub const CERTIFICATE_IN_DATA_DIR: &str = "tls/ca.pem";
 
 impl ServerProcess {
     pub async fn spawn(
