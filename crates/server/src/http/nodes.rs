@@ -66,7 +66,7 @@ pub async fn list_nodes(
         tag,
     };
     let nodes = state.store.list_nodes(&filter).await?;
-    let summaries: HashMap<String, NodeComplianceSummary> = state
+    let mut summaries: HashMap<String, NodeComplianceSummary> = state
         .store
         .compliance_node_summaries(&ComplianceNodeFilter {
             scope: access.scope().cloned(),
@@ -77,7 +77,6 @@ pub async fn list_nodes(
         .filter_map(|(id, _facts, summary)| summary.map(|summary| (id, summary)))
         .collect();
     let policy = PolicyCatalog::load(&state).await?;
-    let mut summaries = summaries;
     let views = nodes
         .into_iter()
         .map(|node| {
