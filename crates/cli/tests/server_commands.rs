@@ -571,3 +571,62 @@ fn an_app_team_operator_sees_and_tags_only_its_scope() {
         text(&output)
     );
 }
+
+/// Runs `patchline ARGS` on a pseudo-terminal (util-linux `script`), typing
+/// `input`; returns whether it succeeded and what the terminal showed.
+fn on_a_terminal(cli: &support::Cli, args: &str, input: &str) -> (bool, String) {
+    let command = format!("{} {args}", support::binary());
+    let mut child = cli
+        .command_for("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    (output.status.success(), stdout(&output))
+}
+
+#[test]
+fn on_a_terminal_login_prompts_and_apply_asks_first() {
+    let server = TestServer::start();
+    let cli = server.cli();
+    let (logged_in, shown) = on_a_terminal(
+        &cli,
+        &format!(
+            "login --server {} --ca-cert {} -u admin",
+            server.url,
+            server.ca_cert.display()
+        ),
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert!(logged_in, "{shown}");
+    assert!(shown.contains("Password for admin:"), "{shown}");
+    assert!(shown.contains("Logged in"), "{shown}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "policy.yaml", POLICY);
+    let apply = format!("apply -f {}", file.display());
+    let (applied, declined) = on_a_terminal(&cli, &apply, "n\n");
+    assert!(!applied, "declining exits non-zero: {declined}");
+    assert!(declined.contains("Apply 2 change(s)? [y/N]"), "{declined}");
+    assert!(declined.contains("Nothing applied."), "{declined}");
+    assert!(
+        declined.contains("\u{1b}[32m+name: prod-debian"),
+        "coloured diff: {declined:?}"
+    );
+    assert!(!cli.ok(&["baselines", "list"]).contains("prod-debian"));
+
+    let (applied, accepted) = on_a_terminal(&cli, &apply, "y\n");
+    assert!(applied, "{accepted}");
+    assert!(
+        accepted.contains("baseline/prod-debian: created"),
+        "{accepted}"
+    );
+    assert!(cli.ok(&["baselines", "list"]).contains("prod-debian"));
+}

@@ -128,7 +128,13 @@ pub struct Cli {
 
 impl Cli {
     pub fn command(&self) -> Command {
-        let mut command = Command::new(binary());
+        self.command_for(binary())
+    }
+
+    /// Another program (a wrapper such as `script`) with this CLI's
+    /// environment.
+    pub fn command_for(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
         command
             .env("PATCHLINE_CONFIG_DIR", self.config_dir.path())
             .env_remove("NO_COLOR");
