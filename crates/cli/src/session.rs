@@ -18,8 +18,28 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens the session `patchline login` stored.
+    /// Opens the session from `PATCHLINE_TOKEN` (an API token, for
+    /// automation: with `PATCHLINE_SERVER` and optionally
+    /// `PATCHLINE_CA_CERT`), else the one `patchline login` stored.
     pub fn open() -> Result<Session> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        if let Some(token) = var("PATCHLINE_TOKEN") {
+            let server = var("PATCHLINE_SERVER")
+                .context("PATCHLINE_TOKEN is set: set PATCHLINE_SERVER to the server's URL too")?;
+            let ca_cert_path = var("PATCHLINE_CA_CERT").map(PathBuf::from);
+            let client = build_client(&server, ca_cert_path.as_deref(), Some(&token))?;
+            return Ok(Session {
+                client,
+                credentials: Credentials {
+                    server,
+                    ca_cert_path,
+                    token,
+                    expires_at: None,
+                    username: None,
+                    role: None,
+                },
+            });
+        }
         let path = credentials::default_path()?;
         Session::open_at(&path)
     }
@@ -58,17 +78,19 @@ impl Session {
     fn explain(&self, error: ClientError, doing: impl Display) -> anyhow::Error {
         let status = error.status().map(|status| status.as_u16());
         let hint = match status {
+            Some(401) if self.credentials.username.is_none() => {
+                Some("the server does not accept this token (revoked or expired)".to_string())
+            }
             Some(401) => Some(
                 "the server no longer accepts this session: run `patchline login` again"
                     .to_string(),
             ),
-            Some(403) => Some(format!(
-                "permission denied: logged in as {} with role {}",
-                self.credentials.username.as_deref().unwrap_or("?"),
-                self.credentials
-                    .role
-                    .map_or_else(|| "?".to_string(), |role| role.to_string())
-            )),
+            Some(403) => Some(match (&self.credentials.username, self.credentials.role) {
+                (Some(username), Some(role)) => {
+                    format!("permission denied: logged in as {username} with role {role}")
+                }
+                _ => "permission denied for this token's role".to_string(),
+            }),
             _ => None,
         };
         let error = anyhow!(error);

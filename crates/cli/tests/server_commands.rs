@@ -508,7 +508,41 @@ fn nodes_and_compliance_print_as_tables_json_and_csv() {
         .and_then(|token| token["id"].as_str())
         .unwrap()
         .to_string();
+    // Automation uses the token from the environment, without logging in.
+    let token = token
+        .lines()
+        .find_map(|line| line.strip_prefix("Token (shown only now): "))
+        .unwrap()
+        .to_string();
+    let robot = server.cli();
+    let with_token = |cli: &support::Cli, args: &[&str]| {
+        cli.command()
+            .args(args)
+            .env("PATCHLINE_TOKEN", &token)
+            .env("PATCHLINE_SERVER", &server.url)
+            .env("PATCHLINE_CA_CERT", &server.ca_cert)
+            .output()
+            .unwrap()
+    };
+    let listed = with_token(&robot, &["baselines", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let me = with_token(&robot, &["whoami"]);
+    assert!(stdout(&me).contains("(security-ops)"), "{}", text(&me));
+    let refused = with_token(&robot, &["enrolment", "create", "x"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("permission denied for this token's role"),
+        "{}",
+        text(&refused)
+    );
     admin.ok(&["tokens", "revoke", &id]);
+    let revoked = with_token(&robot, &["baselines", "list"]);
+    assert!(!revoked.status.success());
+    assert!(
+        stderr(&revoked).contains("does not accept this token"),
+        "{}",
+        text(&revoked)
+    );
     assert!(admin.ok(&["tokens", "list"]).contains("revoked"));
     assert!(stdout(&admin.run(&["audit", "--after", "0"])).contains("node.tags"));
 }
