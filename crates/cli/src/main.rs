@@ -34,7 +34,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "patchline",
     version,
-    about = "Patchline: patch management for Linux fleets"
+    about = "Patchline: patch management for Linux fleets",
+    after_help = "Start here: `patchline up` runs a server and an agent for this machine.\n\
+        Server commands use the session `patchline login` stores (credentials.json in \
+        $PATCHLINE_CONFIG_DIR, $XDG_CONFIG_HOME/patchline or ~/.config/patchline), or an \
+        API token from PATCHLINE_TOKEN with PATCHLINE_SERVER (and PATCHLINE_CA_CERT)."
 )]
 struct Cli {
     #[command(subcommand)]
