@@ -207,6 +207,37 @@ async fn app_team_sees_and_tags_only_its_scope(server: TestServer) {
         node.tags.get("Application").map(String::as_str),
         Some("payments")
     );
+
+    // Patch groups: only those its nodes are in.
+    for (group, node_id) in [("pay-web", &ours.node_id), ("shop-web", &theirs.node_id)] {
+        server
+            .admin
+            .put_patch_group(&PatchGroup {
+                name: group.into(),
+                baselines: BTreeMap::new(),
+            })
+            .await
+            .expect("group");
+        let tag = SetTagsRequest {
+            tags: [("Patch Group".to_string(), Some(group.to_string()))].into(),
+        };
+        server.admin.set_tags(node_id, &tag).await.expect("tag");
+    }
+    let groups: Vec<String> = team
+        .patch_groups()
+        .await
+        .expect("groups")
+        .into_iter()
+        .map(|group| group.name)
+        .collect();
+    assert_eq!(groups, vec!["pay-web".to_string()]);
+    assert_eq!(server.admin.patch_groups().await.expect("all").len(), 2);
+    let path = routes::fill(routes::PATCH_GROUP, &["shop-web"]);
+    assert_eq!(status_of(team.get::<PatchGroup>(&path).await), 404);
+    team.get::<PatchGroup>(&routes::fill(routes::PATCH_GROUP, &["pay-web"]))
+        .await
+        .expect("its group");
+
     // Tag changes are audited with the team's name.
     let audit = server.admin.audit(None).await.expect("audit");
     assert!(

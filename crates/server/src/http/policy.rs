@@ -1,18 +1,23 @@
-//! Baselines and patch groups: read by every operator role, written by
-//! admin and security-ops. A change re-evaluates the fleet's compliance at
+//! Baselines and patch groups: read by every operator role (an app-team
+//! sees only the groups its nodes are in), written by admin and
+//! security-ops. A change re-evaluates the fleet's compliance at
 //! once (no rescan) and reports how many nodes that touched.
+
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use patchline_api::baselines::{BaselineVersionView, BaselineView, PutBaselineRequest, PutOutcome};
 use patchline_api::groups::PatchGroup;
+use patchline_api::nodes::tag_keys;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::Operator;
-use crate::auth::policy::{Permission, authorize};
+use crate::auth::policy::{NodeAccess, Permission, authorize};
+use crate::store::records::NodeFilter;
 
 pub async fn list_baselines(
     State(state): State<AppState>,
@@ -100,8 +105,19 @@ pub async fn list_patch_groups(
     State(state): State<AppState>,
     operator: Operator,
 ) -> ApiResult<Json<Vec<PatchGroup>>> {
-    authorize(&operator, Permission::ReadPolicy)?;
-    Ok(Json(state.store.list_patch_groups().await?))
+    let access = authorize(&operator, Permission::ReadPolicy)?;
+    let groups = state.store.list_patch_groups().await?;
+    let visible = visible_groups(&state, &access).await?;
+    Ok(Json(
+        groups
+            .into_iter()
+            .filter(|group| {
+                visible
+                    .as_ref()
+                    .is_none_or(|names| names.contains(&group.name))
+            })
+            .collect(),
+    ))
 }
 
 pub async fn get_patch_group(
@@ -109,13 +125,42 @@ pub async fn get_patch_group(
     operator: Operator,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PatchGroup>> {
-    authorize(&operator, Permission::ReadPolicy)?;
+    let access = authorize(&operator, Permission::ReadPolicy)?;
+    let visible = visible_groups(&state, &access).await?;
     match state.store.patch_group(&name).await? {
-        Some(group) => Ok(Json(group)),
-        None => Err(ApiError::not_found(format!(
+        Some(group)
+            if visible
+                .as_ref()
+                .is_none_or(|names| names.contains(&group.name)) =>
+        {
+            Ok(Json(group))
+        }
+        _ => Err(ApiError::not_found(format!(
             "patch group {name:?} not found"
         ))),
     }
+}
+
+/// The patch groups an app-team operator sees: those its nodes are in
+/// (`None`: every group).
+async fn visible_groups(
+    state: &AppState,
+    access: &NodeAccess,
+) -> ApiResult<Option<BTreeSet<String>>> {
+    let NodeAccess::Scoped(scope) = access else {
+        return Ok(None);
+    };
+    let filter = NodeFilter {
+        scope: Some(scope.clone()),
+        tag: None,
+    };
+    let nodes = state.store.list_nodes(&filter).await?;
+    Ok(Some(
+        nodes
+            .into_iter()
+            .filter_map(|node| node.tags.get(tag_keys::PATCH_GROUP).cloned())
+            .collect(),
+    ))
 }
 
 /// `PUT /api/v1/patch-groups/{name}`: creates or replaces; identical is a
