@@ -4,7 +4,7 @@
 //! |---|---|
 //! | admin | everything |
 //! | security-ops | write baselines and patch groups; read the fleet and operators |
-//! | app-team | read and tag the nodes carrying its scope tag (never the scope key itself); read baselines and groups |
+//! | app-team | read and tag the nodes carrying its scope tag (never the scope key itself); read baselines and the patch groups of its nodes |
 //! | approver | read the fleet and operators |
 //! | auditor | read the fleet, operators and the audit log |
 //!
