@@ -30,6 +30,7 @@ impl Store {
             });
         }
         let body = to_json(inventory, "inventory")?;
+        let _writer = self.sqlite_write_lock().await;
         let inserted = sqlx::query(
             "INSERT INTO inventories (hash, encoding, body, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (hash) DO NOTHING",

@@ -196,14 +196,43 @@ impl Store {
     }
 
     /// Records a check-in: facts, agent tags, the inventory (which must be
-    /// stored already) and its scan time. Two statements in the usual case;
-    /// the tag rows are rewritten (and audited) only when the agent's tags
-    /// changed.
+    /// stored already) and its scan time. When the agent's tags are the ones
+    /// stored (the usual case) that is one UPDATE; otherwise the tag rows
+    /// are rewritten and the change audited, in one transaction.
     pub async fn record_checkin(&self, id: &str, checkin: &CheckinRecord) -> Result<()> {
         for (key, value) in &checkin.agent_tags {
             check_tag(key, value)?;
         }
         let agent_tags_json = to_json(&checkin.agent_tags, "agent tags")?;
+        let facts_json = to_json(&checkin.facts, "node facts")?;
+        // Parameters $1..$7 are the new values, $8 the node; $4 doubles as
+        // the condition "agent tags unchanged" of the fast path.
+        let update = |condition: &'static str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE nodes SET hostname = $1, os_family = $2, facts = $3, agent_tags = $4, \
+                 last_checkin_at = $5, inventory_hash = $6, scanned_at = $7 WHERE id = $8{condition}"
+            )))
+            .bind(&checkin.facts.hostname)
+            .bind(checkin.facts.os.family.as_str())
+            .bind(facts_json.clone())
+            .bind(&agent_tags_json)
+            .bind(millis(checkin.now))
+            .bind(&checkin.inventory_hash.0)
+            .bind(millis(checkin.scanned_at))
+            .bind(id)
+        };
+
+        let writer = self.sqlite_write_lock().await;
+        let updated = update(" AND agent_tags = $4")
+            .execute(&self.pool)
+            .await
+            .map_err(|error| unknown_inventory(error, &checkin.inventory_hash))?
+            .rows_affected();
+        drop(writer);
+        if updated > 0 {
+            return Ok(());
+        }
+
         let mut transaction = self.begin_write().await?;
         let stored: Option<String> =
             sqlx::query_scalar("SELECT agent_tags FROM nodes WHERE id = $1")
@@ -215,21 +244,10 @@ impl Store {
                 what: format!("node {id:?}"),
             });
         };
-        sqlx::query(
-            "UPDATE nodes SET hostname = $1, os_family = $2, facts = $3, agent_tags = $4, \
-             last_checkin_at = $5, inventory_hash = $6, scanned_at = $7 WHERE id = $8",
-        )
-        .bind(&checkin.facts.hostname)
-        .bind(checkin.facts.os.family.as_str())
-        .bind(to_json(&checkin.facts, "node facts")?)
-        .bind(&agent_tags_json)
-        .bind(millis(checkin.now))
-        .bind(&checkin.inventory_hash.0)
-        .bind(millis(checkin.scanned_at))
-        .bind(id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| unknown_inventory(error, &checkin.inventory_hash))?;
+        update("")
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| unknown_inventory(error, &checkin.inventory_hash))?;
 
         if stored_agent_tags != agent_tags_json {
             let before: BTreeMap<String, String> =
