@@ -308,7 +308,7 @@ async fn run() {
     );
     let started = Instant::now();
     let stats = engine
-        .reevaluate_fleet(now + 1.days())
+        .reevaluate_fleet(now + 24.hours())
         .await
         .expect("day change");
     println!(
@@ -346,29 +346,35 @@ async fn run() {
         millis(started.elapsed()),
         listed.len()
     );
-    for (label, engine) in [
-        ("warm cache", &engine),
-        ("cold engine", &ComplianceEngine::new(store.clone())),
-    ] {
+    let mut samples = Vec::with_capacity(20);
+    let mut patches = 0;
+    for _ in 0..20 {
         let started = Instant::now();
         let weights = store
-            .compliance_result_weights(None)
+            .compliance_patch_weights(None)
             .await
-            .expect("weights");
-        let mut results = Vec::with_capacity(weights.len());
-        for (key, count) in &weights {
-            results.push((
-                engine.result(key).await.expect("result").expect("stored"),
-                *count,
-            ));
-        }
-        let rows = aggregate_patches(results.iter().map(|(result, count)| (&**result, *count)));
-        println!(
-            "patch report ({label:<11})     {:>8.1} ms ({} patches)",
-            millis(started.elapsed()),
-            rows.len()
-        );
+            .expect("patch weights");
+        let rows = aggregate_patches(weights.iter().map(|(lines, count)| (&lines[..], *count)));
+        samples.push(started.elapsed());
+        patches = rows.len();
     }
+    println!(
+        "patch report                  {:>8.1} ms p50, {:.1} ms max ({patches} patches)",
+        millis(percentile(&mut samples, 0.5)),
+        millis(percentile(&mut samples, 1.0))
+    );
+    let (key, _) = store
+        .node_compliance("node-00042")
+        .await
+        .expect("node compliance")
+        .expect("evaluated");
+    let started = Instant::now();
+    let report = engine.report(&key).await.expect("report").expect("stored");
+    println!(
+        "one node's detail             {:>8.1} ms ({} package lines)",
+        millis(started.elapsed()),
+        report.packages.len()
+    );
 }
 
 fn main() {
@@ -378,6 +384,10 @@ fn main() {
         println!("compliance bench: run with `cargo bench -p patchline-server --bench compliance`");
         return;
     }
+    // RUST_LOG=patchline_server=debug shows each fleet pass's phases.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

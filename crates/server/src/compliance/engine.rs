@@ -198,9 +198,17 @@ impl ComplianceEngine {
         let nodes = async { Ok::<_, ComplianceError>(store.compliance_fleet_nodes().await?) };
         let (nodes, policy, ()) =
             tokio::try_join!(nodes, self.load_policy(), self.seed_families())?;
+        let read = started.elapsed();
         let (_, write, distinct_evaluations) =
             self.evaluate_nodes(&nodes, &policy, now, true).await?;
+        let evaluated = started.elapsed();
         store.write_compliance(&write).await?;
+        tracing::debug!(
+            read_ms = read.as_millis() as u64,
+            evaluate_ms = (evaluated - read).as_millis() as u64,
+            write_ms = (started.elapsed() - evaluated).as_millis() as u64,
+            "fleet pass phases"
+        );
         let stats = EvaluationStats {
             at: now,
             distinct_evaluations,
@@ -440,7 +448,13 @@ impl ComplianceEngine {
             }
         }
         let distinct_evaluations = jobs.len() as u64;
+        let workers_started = Instant::now();
         let outcomes = in_parallel(jobs, run_job).await?;
+        tracing::debug!(
+            jobs = distinct_evaluations,
+            workers_ms = workers_started.elapsed().as_millis() as u64,
+            "decoded, evaluated and encoded"
+        );
 
         let mut write = ComplianceWrite {
             prune: fleet,
