@@ -22,6 +22,7 @@ both_backends!(
     invalid_baselines_are_refused,
     patch_groups_need_existing_baselines_of_their_family,
     patch_groups_are_versioned_listed_and_deleted,
+    concurrent_puts_of_one_baseline_and_group_all_succeed,
 );
 
 async fn last_audit_id(store: &Store) -> i64 {
@@ -460,4 +461,44 @@ async fn patch_groups_are_versioned_listed_and_deleted(db: TestDb) {
     );
     assert_eq!(audit[1].detail["after"]["rhel-compatible"], "db-rhel");
     assert!(audit[1].detail["after"].get("debian").is_none());
+}
+
+/// Operators putting the same baseline and group at once: each put waits
+/// for the one before and gets its own version.
+async fn concurrent_puts_of_one_baseline_and_group_all_succeed(db: TestDb) {
+    let store = db.store().await;
+    let mut writers = Vec::new();
+    for index in 0..6 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..5 {
+                let mut shared = baseline("shared", OsFamily::Debian);
+                shared.description = format!("{index}-{round}");
+                store
+                    .put_baseline("user:sec", &shared, false, at(round))
+                    .await?;
+                let family = if index % 2 == 0 {
+                    OsFamily::Debian
+                } else {
+                    OsFamily::Ubuntu
+                };
+                let target = if family == OsFamily::Debian {
+                    "shared"
+                } else {
+                    "patchline-default-ubuntu"
+                };
+                store
+                    .put_patch_group("user:sec", &group("busy", &[(family, target)]))
+                    .await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let versions = store.baseline_versions("shared").await.unwrap();
+    assert_eq!(versions.len(), 30);
+    assert_eq!(store.baseline("shared").await.unwrap().unwrap().version, 30);
+    assert!(store.patch_group("busy").await.unwrap().is_some());
 }

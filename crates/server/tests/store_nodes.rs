@@ -30,6 +30,7 @@ both_backends!(
     inventories_are_stored_once_per_hash,
     deleting_a_node_removes_its_credential_and_tags,
     concurrent_writers_all_succeed,
+    concurrent_tag_changes_of_one_node_all_succeed,
 );
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -660,4 +661,45 @@ async fn concurrent_writers_all_succeed(db: TestDb) {
     // Per node and round: agent tags, operator tags, the probe.
     let audit = store.list_audit(Some(start), 1000).await.unwrap();
     assert_eq!(audit.len(), nodes.len() * 10 * 3);
+}
+
+/// Operators and the agent changing the same tag of one node at once: each
+/// change waits for the other instead of failing.
+async fn concurrent_tag_changes_of_one_node_all_succeed(db: TestDb) {
+    let store = db.store().await;
+    let (_, text) = secret(&store, None, None, &[]).await;
+    let (node, _) = enrol(&store, &text, "contended", &[]).await.unwrap();
+    let record = checkin("5.2-1", &[], "contended");
+    store
+        .put_inventory(&record.inventory_hash, &inventory("5.2-1"))
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for index in 0..8 {
+        let store = store.clone();
+        let id = node.id.clone();
+        let mut record = record.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..10 {
+                let value = format!("{index}-{round}");
+                if index % 2 == 0 {
+                    store
+                        .set_node_tags("user:admin", &id, &changes(&[("Zone", Some(&value))]))
+                        .await?;
+                    store
+                        .set_node_tags("user:admin", &id, &changes(&[("Zone", None)]))
+                        .await?;
+                } else {
+                    record.agent_tags = tags(&[("Zone", &value)]);
+                    store.record_checkin(&id, &record).await?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let node = store.node(&node.id).await.unwrap().unwrap();
+    assert!(node.tags["Zone"].ends_with("-9"), "{:?}", node.tags);
 }

@@ -15,8 +15,8 @@ use sqlx::{AnyConnection, Row};
 use super::operators::check_name;
 use super::records::{BaselineRecord, BaselineVersionRecord, PutOutcome};
 use super::{
-    Result, Store, StoreError, audit_in, conflict_on_unique, flag, flag_value, from_json, millis,
-    parse_text, timestamp, to_json,
+    Result, Store, StoreError, audit_in, flag, flag_value, from_json, millis, parse_text,
+    retry_races, timestamp, to_json,
 };
 
 const BASELINE_COLUMNS: &str =
@@ -41,11 +41,26 @@ impl Store {
             reason: format!("baseline {:?}: {error}", baseline.name),
         })?;
         let document = to_json(baseline, "baseline")?;
+        retry_races(
+            || format!("baseline {:?}", baseline.name),
+            || self.put_baseline_once(actor, baseline, &document, default_for_family, now),
+        )
+        .await
+    }
+
+    async fn put_baseline_once(
+        &self,
+        actor: &str,
+        baseline: &Baseline,
+        document: &str,
+        default_for_family: bool,
+        now: Timestamp,
+    ) -> Result<PutOutcome> {
         let name = &baseline.name;
         let family = baseline.os_family;
 
         let mut transaction = self.begin_write().await?;
-        let current = baseline_in(&mut transaction, name).await?;
+        let current = baseline_in(&mut transaction, name, self.for_update()).await?;
         let version = match &current {
             Some(current) => {
                 if current.baseline == *baseline && current.default_for_family == default_for_family
@@ -124,7 +139,7 @@ impl Store {
             .bind(family.as_str())
             .bind(version)
             .bind(flag_value(default_for_family))
-            .bind(&document)
+            .bind(document)
             .bind(millis(now))
             .bind(actor)
             .bind(name)
@@ -136,14 +151,13 @@ impl Store {
             .bind(family.as_str())
             .bind(version)
             .bind(flag_value(default_for_family))
-            .bind(&document)
+            .bind(document)
             .bind(millis(now))
             .bind(actor)
             .bind(name),
         }
         .execute(&mut *transaction)
-        .await
-        .map_err(|error| conflict_on_unique(error, || concurrent_change(name)))?
+        .await?
         .rows_affected();
         if written == 0 {
             return Err(StoreError::Conflict {
@@ -158,12 +172,11 @@ impl Store {
         .bind(version)
         .bind(family.as_str())
         .bind(flag_value(default_for_family))
-        .bind(&document)
+        .bind(document)
         .bind(millis(now))
         .bind(actor)
         .execute(&mut *transaction)
-        .await
-        .map_err(|error| conflict_on_unique(error, || concurrent_change(name)))?;
+        .await?;
         audit_in(
             &mut transaction,
             now,
@@ -188,7 +201,7 @@ impl Store {
 
     pub async fn baseline(&self, name: &str) -> Result<Option<BaselineRecord>> {
         let mut connection = self.pool.acquire().await?;
-        baseline_in(&mut connection, name).await
+        baseline_in(&mut connection, name, "").await
     }
 
     /// Every current baseline, by family then name.
@@ -229,7 +242,7 @@ impl Store {
     /// default or a patch group names it. Its versions stay.
     pub async fn delete_baseline(&self, actor: &str, name: &str) -> Result<()> {
         let mut transaction = self.begin_write().await?;
-        let Some(current) = baseline_in(&mut transaction, name).await? else {
+        let Some(current) = baseline_in(&mut transaction, name, self.for_update()).await? else {
             return Err(StoreError::NotFound {
                 what: format!("baseline {name:?}"),
             });
@@ -312,12 +325,14 @@ fn concurrent_change(name: &str) -> String {
     format!("baseline {name:?} was changed concurrently; retry")
 }
 
+/// The baseline `name`; `lock` is [`Store::for_update`] or empty.
 pub(crate) async fn baseline_in(
     connection: &mut AnyConnection,
     name: &str,
+    lock: &str,
 ) -> Result<Option<BaselineRecord>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BASELINE_COLUMNS} FROM baselines WHERE name = $1"
+        "SELECT {BASELINE_COLUMNS} FROM baselines WHERE name = $1{lock}"
     )))
     .bind(name)
     .fetch_optional(connection)

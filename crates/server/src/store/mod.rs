@@ -191,6 +191,17 @@ impl Store {
         }
     }
 
+    /// What ends a SELECT that locks the rows it reads until the
+    /// transaction ends: ` FOR UPDATE` on PostgreSQL, nothing on SQLite
+    /// (whose write transactions hold the whole database already). Changes
+    /// of one record then wait for each other instead of colliding.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// Starts a transaction that will write. On SQLite it takes the write
     /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that reads
     /// first and writes later fails with SQLITE_BUSY instead of waiting when
@@ -261,6 +272,33 @@ pub(crate) fn conflict_on_unique(error: sqlx::Error, what: impl FnOnce() -> Stri
         }
         _ => StoreError::Database(error),
     }
+}
+
+/// How often a write that lost a race is tried again.
+const RACE_RETRIES: usize = 3;
+
+/// Runs `attempt` again when it failed on a unique constraint, which only
+/// a concurrent writer creating the same record can cause (PostgreSQL
+/// cannot lock a row that does not exist yet; each attempt is a whole
+/// transaction, rolled back). After [`RACE_RETRIES`] the race is a
+/// `Conflict` naming `what`.
+pub(crate) async fn retry_races<T, Attempt>(
+    what: impl Fn() -> String,
+    mut attempt: impl FnMut() -> Attempt,
+) -> Result<T>
+where
+    Attempt: Future<Output = Result<T>>,
+{
+    for _ in 0..RACE_RETRIES {
+        match attempt().await {
+            Err(StoreError::Database(sqlx::Error::Database(error)))
+                if error.is_unique_violation() => {}
+            other => return other,
+        }
+    }
+    Err(StoreError::Conflict {
+        what: format!("{} kept changing concurrently; retry", what()),
+    })
 }
 
 /// A 0/1 column as a bool.

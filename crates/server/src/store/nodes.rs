@@ -114,11 +114,15 @@ impl Store {
             check_tag(key, value.as_deref().unwrap_or(""))?;
         }
         let mut transaction = self.begin_write().await?;
-        let agent_tags: Option<String> =
-            sqlx::query_scalar("SELECT agent_tags FROM nodes WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *transaction)
-                .await?;
+        // Locked: two tag changes of one node (operator and agent) run one
+        // after the other instead of colliding on `node_tags`.
+        let agent_tags: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT agent_tags FROM nodes WHERE id = $1{}",
+            self.for_update()
+        )))
+        .bind(id)
+        .fetch_optional(&mut *transaction)
+        .await?;
         let Some(agent_tags) = agent_tags else {
             return Err(StoreError::NotFound {
                 what: format!("node {id:?}"),
@@ -234,11 +238,15 @@ impl Store {
         }
 
         let mut transaction = self.begin_write().await?;
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT agent_tags FROM nodes WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *transaction)
-                .await?;
+        // Locked: two tag changes of one node (operator and agent) run one
+        // after the other instead of colliding on `node_tags`.
+        let stored: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT agent_tags FROM nodes WHERE id = $1{}",
+            self.for_update()
+        )))
+        .bind(id)
+        .fetch_optional(&mut *transaction)
+        .await?;
         let Some(stored_agent_tags) = stored else {
             return Err(StoreError::NotFound {
                 what: format!("node {id:?}"),

@@ -11,13 +11,21 @@ use sqlx::{AnyConnection, Row};
 
 use super::operators::check_name;
 use super::records::{PatchGroup, PutOutcome};
-use super::{Result, Store, StoreError, audit_in, conflict_on_unique, millis, parse_text};
+use super::{Result, Store, StoreError, audit_in, millis, parse_text, retry_races};
 
 impl Store {
     /// Creates or replaces a group; identical → `changed: false` and no
     /// audit. `version` counts the group's changes from 1.
     pub async fn put_patch_group(&self, actor: &str, group: &PatchGroup) -> Result<PutOutcome> {
         check_name("patch group name", &group.name)?;
+        retry_races(
+            || format!("patch group {:?}", group.name),
+            || self.put_patch_group_once(actor, group),
+        )
+        .await
+    }
+
+    async fn put_patch_group_once(&self, actor: &str, group: &PatchGroup) -> Result<PutOutcome> {
         let name = &group.name;
         let now = Timestamp::now();
         let mut transaction = self.begin_write().await?;
@@ -47,11 +55,13 @@ impl Store {
             }
         }
 
-        let current_version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM patch_groups WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *transaction)
-                .await?;
+        let current_version: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT version FROM patch_groups WHERE name = $1{}",
+            self.for_update()
+        )))
+        .bind(name)
+        .fetch_optional(&mut *transaction)
+        .await?;
         let before = match current_version {
             Some(_) => Some(group_baselines_in(&mut transaction, name).await?),
             None => None,
@@ -94,12 +104,7 @@ impl Store {
                 .bind(millis(now))
                 .bind(actor)
                 .execute(&mut *transaction)
-                .await
-                .map_err(|error| {
-                    conflict_on_unique(error, || {
-                        format!("patch group {name:?} was created concurrently")
-                    })
-                })?;
+                .await?;
             }
         }
         for (family, baseline) in &group.baselines {
@@ -185,11 +190,13 @@ impl Store {
     /// default baseline.
     pub async fn delete_patch_group(&self, actor: &str, name: &str) -> Result<()> {
         let mut transaction = self.begin_write().await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM patch_groups WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *transaction)
-                .await?;
+        let exists: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT version FROM patch_groups WHERE name = $1{}",
+            self.for_update()
+        )))
+        .bind(name)
+        .fetch_optional(&mut *transaction)
+        .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound {
                 what: format!("patch group {name:?}"),
