@@ -87,7 +87,7 @@ pub async fn audit(
 }
 
 /// Counts each request by method, route template and status, and its
-/// latency by route.
+/// latency by route, and logs it.
 pub async fn record_request(
     State(state): State<AppState>,
     request: Request,
@@ -101,11 +101,20 @@ pub async fn record_request(
         .map(|path| path.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(request).await;
-    state.metrics.record_request(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .record_request(&method, &route, status, elapsed);
+    // The access log: one structured line per request (no query string,
+    // no headers: they may carry tokens).
+    tracing::info!(
+        target: "patchline::access",
+        %method,
+        %route,
+        status,
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
     );
     response
 }
