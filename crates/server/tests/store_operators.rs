@@ -20,6 +20,7 @@ both_backends!(
     roles_and_scopes_must_agree,
     a_failed_change_writes_no_audit_row,
     audit_pages_in_id_order,
+    admins_deleting_each_other_at_once_leave_one,
 );
 
 fn new_user(username: &str, role: Role, scope: Option<TagScope>) -> NewUser {
@@ -340,4 +341,30 @@ async fn audit_pages_in_id_order(db: TestDb) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn admins_deleting_each_other_at_once_leave_one(db: TestDb) {
+    let store = db.store().await;
+    for name in ["a1", "a2"] {
+        store
+            .create_user("system", new_user(name, Role::Admin, None))
+            .await
+            .unwrap();
+    }
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_user("user:a1", "a2").await })
+    };
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_user("user:a2", "a1").await })
+    };
+    let outcomes = [first.await.unwrap(), second.await.unwrap()];
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 1);
+    assert!(
+        outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, Err(StoreError::Conflict { .. })))
+    );
+    assert_eq!(store.user_count().await.ok(), Some(1));
 }

@@ -100,11 +100,16 @@ impl Store {
             });
         };
         if role == Role::Admin.as_str() {
-            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
-                .bind(Role::Admin.as_str())
-                .fetch_one(&mut *transaction)
-                .await?;
-            if admins <= 1 {
+            // Locked, so two admins deleting each other at once cannot
+            // both see the other one remaining.
+            let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT username FROM users WHERE role = $1 ORDER BY username{}",
+                self.for_update()
+            )))
+            .bind(Role::Admin.as_str())
+            .fetch_all(&mut *transaction)
+            .await?;
+            if admins.len() <= 1 {
                 return Err(StoreError::Conflict {
                     what: format!("user {username:?} is the last admin"),
                 });
