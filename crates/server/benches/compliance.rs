@@ -227,10 +227,11 @@ async fn run() {
     let rounds = env_number("PATCHLINE_BENCH_ROUNDS", 5);
     let queries = env_number("PATCHLINE_BENCH_QUERIES", 200);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
+    // PATCHLINE_BENCH_DB keeps the database for inspection (a new file).
+    let path = std::env::var("PATCHLINE_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("bench.db"));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
     let store = Store::connect(&url).await.expect("store");
     let now: Timestamp = "2026-11-25T12:00:00Z".parse().expect("timestamp");
 

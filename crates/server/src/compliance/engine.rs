@@ -49,7 +49,7 @@ pub enum ComplianceError {
     Baseline {
         name: String,
         version: i64,
-        source: BaselineError,
+        source: Box<BaselineError>,
     },
     #[error("inventory {hash} is not stored")]
     MissingInventory { hash: String },
@@ -285,7 +285,7 @@ impl ComplianceEngine {
             Evaluator::new(&record.baseline).map_err(|source| ComplianceError::Baseline {
                 name: name.to_owned(),
                 version,
-                source,
+                source: Box::new(source),
             })?;
         let evaluator = Arc::new(evaluator);
         let mut evaluators = lock(&self.inner.evaluators);
@@ -440,10 +440,10 @@ impl ComplianceEngine {
                 .map(|(hash, encoding, body)| (hash, Arc::new((encoding, body))))
                 .collect();
             for job in &mut jobs {
-                if let InventorySource::Stored(stored) = &mut job.inventory {
-                    if let Some(body) = bodies.get(&job.key.inventory_hash) {
-                        *stored = Some(Arc::clone(body));
-                    }
+                if let InventorySource::Stored(stored) = &mut job.inventory
+                    && let Some(body) = bodies.get(&job.key.inventory_hash)
+                {
+                    *stored = Some(Arc::clone(body));
                 }
             }
         }

@@ -216,7 +216,7 @@ async fn node(
         query.format,
         &format!("compliance-node-{id}"),
         &detail,
-        |detail| csv_export::node_detail(detail),
+        csv_export::node_detail,
     )
 }
 
