@@ -253,16 +253,20 @@ fn scope_sql(node_column: &str, first: usize) -> String {
     )
 }
 
-/// The SQL expression of a summary dimension for the node `n` with its
-/// summary `c`, and the tag key it reads (bound as `$1`), if any.
-fn dimension_sql(by: SummaryBy) -> (String, Option<&'static str>) {
+/// The SQL expression of a summary dimension over nodes `n` (with their
+/// summaries `c`), the join it needs, and the tag key it reads (bound as
+/// `$1`), if any. A tag is read through a LEFT JOIN on `node_tags`'s
+/// primary key: SQLite runs it as one index probe per node, measured 2-4x
+/// faster in-process than the same probe as a correlated subquery.
+fn dimension_sql(by: SummaryBy) -> (&'static str, &'static str, Option<&'static str>) {
+    const TAG_JOIN: &str = "LEFT JOIN node_tags t ON t.node_id = n.id AND t.key = $1";
     match by {
-        SummaryBy::PatchGroup => (tag_value_sql("n.id", "$1"), Some(tag_keys::PATCH_GROUP)),
-        SummaryBy::Environment => (tag_value_sql("n.id", "$1"), Some(tag_keys::ENVIRONMENT)),
-        SummaryBy::Zone => (tag_value_sql("n.id", "$1"), Some(tag_keys::ZONE)),
-        SummaryBy::Application => (tag_value_sql("n.id", "$1"), Some(tag_keys::APPLICATION)),
-        SummaryBy::Baseline => ("c.baseline".into(), None),
-        SummaryBy::OsFamily => ("n.os_family".into(), None),
+        SummaryBy::PatchGroup => ("t.value", TAG_JOIN, Some(tag_keys::PATCH_GROUP)),
+        SummaryBy::Environment => ("t.value", TAG_JOIN, Some(tag_keys::ENVIRONMENT)),
+        SummaryBy::Zone => ("t.value", TAG_JOIN, Some(tag_keys::ZONE)),
+        SummaryBy::Application => ("t.value", TAG_JOIN, Some(tag_keys::APPLICATION)),
+        SummaryBy::Baseline => ("c.baseline", "", None),
+        SummaryBy::OsFamily => ("n.os_family", "", None),
     }
 }
 
@@ -525,7 +529,7 @@ impl Store {
         by: SummaryBy,
         scope: Option<&TagScope>,
     ) -> Result<Vec<StatusCount>> {
-        let (dimension, tag_key) = dimension_sql(by);
+        let (dimension, tag_join, tag_key) = dimension_sql(by);
         // Parameters: the dimension's tag key as $1 when it reads a tag,
         // then the scope's key and value.
         let scope_first = if tag_key.is_some() { 2 } else { 1 };
@@ -533,11 +537,11 @@ impl Store {
             .map(|_| scope_sql("n.id", scope_first))
             .unwrap_or_default();
         let sql = format!(
-            "SELECT dim, status, severity, COUNT(*) AS nodes FROM ( \
-               SELECT {dimension} AS dim, c.status AS status, c.severity AS severity \
-               FROM nodes n LEFT JOIN node_compliance c ON c.node_id = n.id \
-               WHERE 1 = 1{scope_condition}) AS grouped \
-             GROUP BY dim, status, severity"
+            "SELECT {dimension} AS dim, c.status AS status, c.severity AS severity, \
+               COUNT(*) AS nodes \
+             FROM nodes n {tag_join} LEFT JOIN node_compliance c ON c.node_id = n.id \
+             WHERE 1 = 1{scope_condition} \
+             GROUP BY {dimension}, c.status, c.severity"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         if let Some(tag_key) = tag_key {
