@@ -235,14 +235,6 @@ fn multi_row_insert(head: &str, columns: usize, rows: usize, tail: &str) -> Stri
     sql
 }
 
-/// The value of tag `key_param` (a placeholder) of node `node_column`
-/// (`node_tags` holds the effective tags, one row per key).
-fn tag_value_sql(node_column: &str, key_param: &str) -> String {
-    format!(
-        "(SELECT t.value FROM node_tags t WHERE t.node_id = {node_column} AND t.key = {key_param})"
-    )
-}
-
 /// `AND <node has the scope tag>` with its two parameters at `first`.
 fn scope_sql(node_column: &str, first: usize) -> String {
     format!(
@@ -325,17 +317,20 @@ impl Store {
         condition: &str,
         node_id: Option<&str>,
     ) -> Result<Vec<FleetNode>> {
+        // One primary-key probe of node_tags per node and grouping tag.
         let sql = format!(
             "SELECT n.id, n.inventory_hash, n.scanned_at, \
-               {pg} AS patch_group, {env} AS environment, {zone} AS zone, {app} AS application, \
+               pg.value AS patch_group, env.value AS environment, zone.value AS zone, \
+               app.value AS application, \
                c.inventory_hash AS c_inventory_hash, c.baseline AS c_baseline, \
                c.baseline_version AS c_baseline_version, c.day AS c_day \
-             FROM nodes n LEFT JOIN node_compliance c ON c.node_id = n.id {condition} \
-             ORDER BY n.id",
-            pg = tag_value_sql("n.id", "$1"),
-            env = tag_value_sql("n.id", "$2"),
-            zone = tag_value_sql("n.id", "$3"),
-            app = tag_value_sql("n.id", "$4"),
+             FROM nodes n \
+             LEFT JOIN node_tags pg ON pg.node_id = n.id AND pg.key = $1 \
+             LEFT JOIN node_tags env ON env.node_id = n.id AND env.key = $2 \
+             LEFT JOIN node_tags zone ON zone.node_id = n.id AND zone.key = $3 \
+             LEFT JOIN node_tags app ON app.node_id = n.id AND app.key = $4 \
+             LEFT JOIN node_compliance c ON c.node_id = n.id {condition} \
+             ORDER BY n.id"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(tag_keys::PATCH_GROUP)
