@@ -32,6 +32,7 @@ both_backends!(
     history_follows_the_day_change,
     a_node_without_inventory_is_unreported,
     reports_group_scope_and_export_csv,
+    the_in_memory_summary_follows_every_change,
 );
 
 const SECRET_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000001";
@@ -677,4 +678,117 @@ async fn reports_group_scope_and_export_csv(db: TestDb) {
     );
     let csv = String::from_utf8(csv_export::summaries(&by_app).unwrap()).unwrap();
     assert!(csv.contains("\npayments,2,1,1,0,0,0,0,0,0,1\n"), "{csv}");
+}
+
+/// Every summary line, sorted, from the engine's in-memory view and from
+/// the grouped SQL query over the tables.
+async fn both_summaries(
+    fleet: &Fleet,
+    by: SummaryBy,
+    scope: Option<&TagScope>,
+) -> (Vec<String>, Vec<String>) {
+    let render = |lines: Vec<patchline_server::compliance::report::StatusCount>| {
+        let mut lines: Vec<String> = lines
+            .into_iter()
+            .map(|line| {
+                format!(
+                    "{} {:?} {:?} {}",
+                    line.key, line.status, line.severity, line.nodes
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let cached = fleet.engine.status_counts(by, scope).await.unwrap();
+    let queried = fleet
+        .store
+        .compliance_status_counts(by, scope)
+        .await
+        .unwrap();
+    (render(cached), render(queried))
+}
+
+async fn assert_summaries_agree(fleet: &Fleet, moment: &str) {
+    let scope = TagScope {
+        key: tag_keys::APPLICATION.into(),
+        value: "payments".into(),
+    };
+    for by in SummaryBy::ALL {
+        for scope in [None, Some(&scope)] {
+            let (cached, queried) = both_summaries(fleet, by, scope).await;
+            assert_eq!(
+                cached,
+                queried,
+                "{moment}: by {} scope {scope:?}",
+                by.as_str()
+            );
+        }
+    }
+}
+
+async fn the_in_memory_summary_follows_every_change(db: TestDb) {
+    let fleet = Fleet::new(&db).await;
+    let now = at("2026-03-20T10:00:00Z");
+    let vulnerable = inventory(debian(), "3.0.1-1", day("2026-03-01"));
+    let patched = inventory(debian(), "3.0.2-1", day("2026-03-01"));
+    fleet
+        .node(
+            "a",
+            &[(tag_keys::APPLICATION, "payments"), (tag_keys::ZONE, "z1")],
+            Some(&vulnerable),
+            now,
+        )
+        .await;
+    fleet
+        .node("b", &[(tag_keys::ZONE, "z2")], Some(&patched), now)
+        .await;
+    fleet
+        .node("c", &[(tag_keys::APPLICATION, "payments")], None, now)
+        .await;
+    fleet.engine.reevaluate_fleet(now).await.unwrap();
+    assert_summaries_agree(&fleet, "after the first pass").await;
+    let generation = fleet.store.fleet_generation().await.unwrap();
+
+    // Nothing changed: the view is served as is, the counter stands still.
+    fleet.engine.reevaluate_fleet(now).await.unwrap();
+    assert_eq!(fleet.store.fleet_generation().await.unwrap(), generation);
+
+    // A tag change, a node's new compliance, a deletion: each moves the
+    // counter in its own transaction and shows in the next summary.
+    fleet
+        .store
+        .set_node_tags(
+            "user:ops",
+            "b",
+            &BTreeMap::from([(
+                tag_keys::APPLICATION.to_string(),
+                Some("payments".to_string()),
+            )]),
+        )
+        .await
+        .unwrap();
+    assert!(fleet.store.fleet_generation().await.unwrap() > generation);
+    assert_summaries_agree(&fleet, "after a tag change").await;
+
+    fleet
+        .check_in(
+            "a",
+            &patched,
+            BTreeMap::from([(tag_keys::APPLICATION.to_string(), "payments".to_string())]),
+            now,
+        )
+        .await;
+    fleet.engine.evaluate_node("a", now).await.unwrap();
+    assert_summaries_agree(&fleet, "after a node became compliant").await;
+    let (cached, _) = both_summaries(&fleet, SummaryBy::OsFamily, None).await;
+    assert!(
+        cached
+            .iter()
+            .any(|line| line.contains("Some(Compliant) None 2")),
+        "{cached:?}"
+    );
+
+    fleet.store.delete_node("user:ops", "c").await.unwrap();
+    assert_summaries_agree(&fleet, "after a deletion").await;
 }

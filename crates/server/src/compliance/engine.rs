@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use jiff::Timestamp;
+use patchline_api::auth::TagScope;
 use patchline_api::checkin::Inventory;
-use patchline_api::compliance::EvaluationStats;
+use patchline_api::compliance::{EvaluationStats, SummaryBy};
 use patchline_api::nodes::NodeComplianceSummary;
 use patchline_core::baseline::BaselineError;
 use patchline_core::compliance::{EvaluationError, EvaluationInput, Evaluator, utc_day};
@@ -26,7 +27,9 @@ use patchline_core::os::OsFamily;
 
 use super::cache::ResultCache;
 use super::codec::{self, CodecError, Report};
+use super::fleet_view::FleetViewCache;
 use super::key::{EvaluationKey, group_by_key};
+use super::report::StatusCount;
 use super::resolve::BaselineCatalog;
 use crate::store::compliance::{
     ComplianceWrite, FleetNode, HistoryRow, NewResult, NodeResultRow, ResultSummary,
@@ -88,6 +91,8 @@ struct Inner {
     /// One fleet pass at a time (two would evaluate the same new keys),
     /// holding the last pass's statistics.
     fleet: tokio::sync::Mutex<Option<EvaluationStats>>,
+    /// The in-memory view summaries are folded from.
+    fleet_view: FleetViewCache,
 }
 
 /// The policy of one pass: resolution data and the baseline documents.
@@ -142,12 +147,24 @@ impl ComplianceEngine {
                 families: Mutex::new(HashMap::new()),
                 evaluations: AtomicU64::new(0),
                 fleet: tokio::sync::Mutex::new(None),
+                fleet_view: FleetViewCache::default(),
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Nodes per dimension value, status and severity, from the in-memory
+    /// fleet view (reloaded only when the fleet changed).
+    pub async fn status_counts(
+        &self,
+        by: SummaryBy,
+        scope: Option<&TagScope>,
+    ) -> Result<Vec<StatusCount>, ComplianceError> {
+        let view = self.inner.fleet_view.get(&self.inner.store).await?;
+        Ok(view.status_counts(by, scope))
     }
 
     /// Distinct evaluations (calls of the core's evaluator) run by this

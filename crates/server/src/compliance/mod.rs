@@ -8,6 +8,7 @@ mod cache;
 pub mod codec;
 pub mod csv_export;
 mod engine;
+pub mod fleet_view;
 pub mod key;
 pub mod report;
 pub mod resolve;

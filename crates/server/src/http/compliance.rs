@@ -133,9 +133,10 @@ async fn summary(
     let access = authorize(&operator, Permission::ReadNodes)?;
     let by = query.by.unwrap_or(SummaryBy::PatchGroup);
     let counts = state
-        .store
-        .compliance_status_counts(by, access.scope())
-        .await?;
+        .engine
+        .status_counts(by, access.scope())
+        .await
+        .map_err(engine_error)?;
     let lines = fold_summaries(counts);
     answer(
         query.format,

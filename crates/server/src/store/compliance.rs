@@ -171,7 +171,7 @@ fn parse_level(text: &str) -> Result<ComplianceLevel> {
         })
 }
 
-fn optional_level(text: Option<String>) -> Result<Option<ComplianceLevel>> {
+pub(crate) fn optional_level(text: Option<String>) -> Result<Option<ComplianceLevel>> {
     text.as_deref().map(parse_level).transpose()
 }
 

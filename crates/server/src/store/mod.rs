@@ -13,6 +13,7 @@ pub mod audit;
 mod baselines;
 pub mod compliance;
 mod enrolment;
+pub mod fleet_view;
 mod inventories;
 mod nodes;
 mod operators;

@@ -1,0 +1,83 @@
+//! What the compliance summaries are computed from — every node's OS
+//! family, summary status and tags — read in two plain scans, and the
+//! `fleet_generation` counter that triggers bump on any change of it
+//! (migration 0101), so a cached view is reloaded only when stale.
+
+use patchline_core::baseline::ComplianceLevel;
+use patchline_core::compliance::ComplianceStatus;
+use sqlx::Row;
+
+use super::compliance::{optional_level, parse_status};
+use super::{Result, Store};
+
+/// One node as the summaries see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetNodeRow {
+    pub id: String,
+    pub os_family: String,
+    /// `None`: the node never reported an inventory (unreported).
+    pub status: Option<ComplianceStatus>,
+    pub severity: Option<ComplianceLevel>,
+    pub baseline: Option<String>,
+}
+
+/// The whole fleet's summary inputs, with the generation they were read at.
+#[derive(Debug, Clone, Default)]
+pub struct FleetRows {
+    pub generation: i64,
+    pub nodes: Vec<FleetNodeRow>,
+    /// (node id, key, value), ordered by node id.
+    pub tags: Vec<(String, String, String)>,
+}
+
+impl Store {
+    /// The counter the summary-relevant tables' triggers bump.
+    pub async fn fleet_generation(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT value FROM fleet_generation WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("value")?)
+    }
+
+    /// Reads the summary inputs. The generation is read first: a change
+    /// made while the scans run moves it past the returned value, so the
+    /// next reader reloads (never serves a stale view as fresh).
+    pub async fn fleet_rows(&self) -> Result<FleetRows> {
+        let generation = self.fleet_generation().await?;
+        let node_rows = sqlx::query(
+            "SELECT n.id AS id, n.os_family AS os_family, c.status AS status, \
+             c.severity AS severity, c.baseline AS baseline \
+             FROM nodes n LEFT JOIN node_compliance c ON c.node_id = n.id ORDER BY n.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut nodes = Vec::with_capacity(node_rows.len());
+        for row in &node_rows {
+            let status: Option<String> = row.try_get("status")?;
+            nodes.push(FleetNodeRow {
+                id: row.try_get("id")?,
+                os_family: row.try_get("os_family")?,
+                status: status.as_deref().map(parse_status).transpose()?,
+                severity: optional_level(row.try_get("severity")?)?,
+                baseline: row.try_get("baseline")?,
+            });
+        }
+        let tag_rows =
+            sqlx::query("SELECT node_id, key, value FROM node_tags ORDER BY node_id, key")
+                .fetch_all(self.pool())
+                .await?;
+        let mut tags = Vec::with_capacity(tag_rows.len());
+        for row in &tag_rows {
+            tags.push((
+                row.try_get("node_id")?,
+                row.try_get("key")?,
+                row.try_get("value")?,
+            ));
+        }
+        Ok(FleetRows {
+            generation,
+            nodes,
+            tags,
+        })
+    }
+}
