@@ -36,7 +36,10 @@ impl ServerProcess {
             .arg("--listen")
             .arg(&listen)
             .env("PATCHLINE_ADMIN_PASSWORD", admin_password)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

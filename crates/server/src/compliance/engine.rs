@@ -93,6 +93,8 @@ struct Inner {
     fleet: tokio::sync::Mutex<Option<EvaluationStats>>,
     /// The in-memory view summaries are folded from.
     fleet_view: FleetViewCache,
+    /// The last history row written per node (rows are per node and day).
+    history_written: Mutex<HashMap<String, HistoryRow>>,
 }
 
 /// The policy of one pass: resolution data and the baseline documents.
@@ -148,12 +150,31 @@ impl ComplianceEngine {
                 evaluations: AtomicU64::new(0),
                 fleet: tokio::sync::Mutex::new(None),
                 fleet_view: FleetViewCache::default(),
+                history_written: Mutex::new(HashMap::new()),
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Writes one evaluation, leaving out the history rows this engine has
+    /// already written with the same values (a baseline change that moves
+    /// no node's status then rewrites no history).
+    async fn write(&self, mut write: ComplianceWrite) -> Result<(), ComplianceError> {
+        {
+            let written = lock(&self.inner.history_written);
+            write
+                .history
+                .retain(|row| written.get(&row.node_id) != Some(row));
+        }
+        self.inner.store.write_compliance(&write).await?;
+        let mut written = lock(&self.inner.history_written);
+        for row in write.history {
+            written.insert(row.node_id.clone(), row);
+        }
+        Ok(())
     }
 
     /// Nodes per dimension value, status and severity, from the in-memory
@@ -197,7 +218,7 @@ impl ComplianceEngine {
         let (mut summaries, write, _) = self
             .evaluate_nodes(std::slice::from_ref(&node), &policy, now, false)
             .await?;
-        store.write_compliance(&write).await?;
+        self.write(write).await?;
         Ok(summaries.pop().flatten())
     }
 
@@ -219,7 +240,7 @@ impl ComplianceEngine {
         let (_, write, distinct_evaluations) =
             self.evaluate_nodes(&nodes, &policy, now, true).await?;
         let evaluated = started.elapsed();
-        store.write_compliance(&write).await?;
+        self.write(write).await?;
         tracing::debug!(
             read_ms = read.as_millis() as u64,
             evaluate_ms = (evaluated - read).as_millis() as u64,

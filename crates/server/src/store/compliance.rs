@@ -110,7 +110,7 @@ pub struct NodeResultRow {
 }
 
 /// A node's history row for one day; `status: None` is unreported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRow {
     pub day: Date,
     pub node_id: String,
@@ -827,7 +827,15 @@ async fn upsert_history(connection: &mut AnyConnection, rows: &[HistoryRow]) -> 
              severity = excluded.severity, baseline = excluded.baseline, \
              os_family = excluded.os_family, patch_group = excluded.patch_group, \
              environment = excluded.environment, zone = excluded.zone, \
-             application = excluded.application",
+             application = excluded.application \
+             WHERE compliance_history.status IS DISTINCT FROM excluded.status \
+             OR compliance_history.severity IS DISTINCT FROM excluded.severity \
+             OR compliance_history.baseline IS DISTINCT FROM excluded.baseline \
+             OR compliance_history.os_family IS DISTINCT FROM excluded.os_family \
+             OR compliance_history.patch_group IS DISTINCT FROM excluded.patch_group \
+             OR compliance_history.environment IS DISTINCT FROM excluded.environment \
+             OR compliance_history.zone IS DISTINCT FROM excluded.zone \
+             OR compliance_history.application IS DISTINCT FROM excluded.application",
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for row in chunk {
