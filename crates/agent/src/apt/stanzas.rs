@@ -39,38 +39,19 @@ pub(crate) fn for_each_wanted_stanza(
     mut wanted: impl FnMut(&str) -> bool,
     mut each: impl FnMut(&[u8]) -> bool,
 ) -> io::Result<Filtered> {
-    // One pass: the next stanza starts at the next `Package:` line, which
-    // must follow an empty line.
-    let next_package_line = memmem::Finder::new(b"\nPackage:");
+    let next_package_line = memmem::Finder::new(NEXT_PACKAGE_LINE);
     let mut buffer = vec![0; BLOCK];
     let (mut start, mut filled, mut at_end) = (0, 0, false);
     loop {
-        // Every complete stanza in buffer[start..filled].
-        loop {
-            while start < filled && buffer[start] == b'\n' {
-                start += 1;
-            }
-            let pending = &buffer[start..filled];
-            let end = match next_package_line.find(pending) {
-                Some(at) if pending[at - 1] != b'\n' => return Ok(Filtered::GaveUp),
-                Some(at) => at,
-                None if at_end => pending.len(),
-                None => break,
-            };
-            if end == 0 {
-                return Ok(Filtered::Complete);
-            }
-            let mut stanza = &pending[..end];
-            while let Some(shorter) = stanza.strip_suffix(b"\n\n") {
-                stanza = &stanza[..shorter.len() + 1];
-            }
-            let Some(name) = package_name(stanza) else {
-                return Ok(Filtered::GaveUp);
-            };
-            if wanted(name) && !each(stanza) {
-                return Ok(Filtered::GaveUp);
-            }
-            start += end;
+        if let Some(filtered) = complete_stanzas(
+            &next_package_line,
+            &buffer[..filled],
+            &mut start,
+            at_end,
+            &mut wanted,
+            &mut each,
+        ) {
+            return Ok(filtered);
         }
         // Keep the incomplete stanza, then read more after it.
         buffer.copy_within(start..filled, 0);
@@ -88,6 +69,69 @@ pub(crate) fn for_each_wanted_stanza(
         };
         filled += read;
         at_end = read == 0;
+    }
+}
+
+/// The same filter over text already in memory (a mapped list file): no
+/// block reads, so the kernel copies nothing.
+pub(crate) fn for_each_wanted_stanza_in(
+    text: &[u8],
+    mut wanted: impl FnMut(&str) -> bool,
+    mut each: impl FnMut(&[u8]) -> bool,
+) -> Filtered {
+    let next_package_line = memmem::Finder::new(NEXT_PACKAGE_LINE);
+    let mut start = 0;
+    complete_stanzas(
+        &next_package_line,
+        text,
+        &mut start,
+        true,
+        &mut wanted,
+        &mut each,
+    )
+    .unwrap_or(Filtered::Complete)
+}
+
+/// One pass: the next stanza starts at the next `Package:` line, which
+/// must follow an empty line.
+const NEXT_PACKAGE_LINE: &[u8] = b"\nPackage:";
+
+/// Hands `each` every complete wanted stanza of `text[*start..]`, moving
+/// `start` past them. `None`: more text is needed (only when not
+/// `at_end`); otherwise the filter's verdict.
+fn complete_stanzas(
+    next_package_line: &memmem::Finder<'_>,
+    text: &[u8],
+    start: &mut usize,
+    at_end: bool,
+    wanted: &mut impl FnMut(&str) -> bool,
+    each: &mut impl FnMut(&[u8]) -> bool,
+) -> Option<Filtered> {
+    loop {
+        while *start < text.len() && text[*start] == b'\n' {
+            *start += 1;
+        }
+        let pending = &text[*start..];
+        let end = match next_package_line.find(pending) {
+            Some(at) if pending[at - 1] != b'\n' => return Some(Filtered::GaveUp),
+            Some(at) => at,
+            None if at_end => pending.len(),
+            None => return None,
+        };
+        if end == 0 {
+            return Some(Filtered::Complete);
+        }
+        let mut stanza = &pending[..end];
+        while let Some(shorter) = stanza.strip_suffix(b"\n\n") {
+            stanza = &stanza[..shorter.len() + 1];
+        }
+        let Some(name) = package_name(stanza) else {
+            return Some(Filtered::GaveUp);
+        };
+        if wanted(name) && !each(stanza) {
+            return Some(Filtered::GaveUp);
+        }
+        *start += end;
     }
 }
 
