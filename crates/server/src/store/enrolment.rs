@@ -13,8 +13,9 @@ use sqlx::any::AnyRow;
 use super::nodes::{AGENT_SOURCE, OPERATOR_SOURCE, check_tag, insert_tag, node_in};
 use super::operators::check_name;
 use super::records::{EnrolmentSecretRecord, NewEnrolmentSecret, NewNode, NodeRecord};
+use super::revocation::Revocable;
 use super::{
-    Result, Store, StoreError, audit_in, conflict_on_unique, flag, flag_value, from_json, millis,
+    Result, Store, StoreError, audit_in, conflict_on_unique, flag, from_json, millis,
     optional_timestamp, timestamp, to_json,
 };
 
@@ -90,36 +91,7 @@ impl Store {
     /// Revokes a secret for good; nodes already enrolled keep their own
     /// credentials. Revoking a revoked secret changes nothing.
     pub async fn revoke_enrolment_secret(&self, actor: &str, id: &str) -> Result<()> {
-        let mut transaction = self.begin_write().await?;
-        let row = sqlx::query("SELECT name, revoked FROM enrolment_secrets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *transaction)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound {
-                what: format!("enrolment secret {id:?}"),
-            });
-        };
-        if flag(row.try_get("revoked")?) {
-            return Ok(());
-        }
-        let name: String = row.try_get("name")?;
-        sqlx::query("UPDATE enrolment_secrets SET revoked = $1 WHERE id = $2")
-            .bind(flag_value(true))
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        audit_in(
-            &mut transaction,
-            Timestamp::now(),
-            actor,
-            "enrolment-secret.revoke",
-            &format!("enrolment-secret:{id}"),
-            &json!({ "name": name }),
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok(())
+        self.revoke(actor, Revocable::EnrolmentSecret, id).await
     }
 
     /// Enrols a node with the secret whose hash is `secret_hash`, in one

@@ -19,6 +19,7 @@ mod nodes;
 mod operators;
 mod patch_groups;
 pub mod records;
+mod revocation;
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;

@@ -8,9 +8,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::records::{NewToken, NewUser, TokenKind, TokenRecord, UserRecord};
+use super::revocation::Revocable;
 use super::{
-    Result, Store, StoreError, audit_in, conflict_on_unique, flag, flag_value, millis,
-    optional_timestamp, parse_text, timestamp,
+    Result, Store, StoreError, audit_in, conflict_on_unique, flag, millis, optional_timestamp,
+    parse_text, timestamp,
 };
 
 const USER_COLUMNS: &str = "username, password_hash, role, scope_key, scope_value, created_at";
@@ -226,36 +227,7 @@ impl Store {
     /// Revokes a token for good; `NotFound` when unknown. Revoking a revoked
     /// token changes nothing and writes no audit row.
     pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<()> {
-        let mut transaction = self.begin_write().await?;
-        let row = sqlx::query("SELECT name, revoked FROM tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *transaction)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound {
-                what: format!("token {id:?}"),
-            });
-        };
-        if flag(row.try_get("revoked")?) {
-            return Ok(());
-        }
-        let name: String = row.try_get("name")?;
-        sqlx::query("UPDATE tokens SET revoked = $1 WHERE id = $2")
-            .bind(flag_value(true))
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        audit_in(
-            &mut transaction,
-            Timestamp::now(),
-            actor,
-            "token.revoke",
-            &format!("token:{id}"),
-            &json!({ "name": name }),
-        )
-        .await?;
-        transaction.commit().await?;
-        Ok(())
+        self.revoke(actor, Revocable::Token, id).await
     }
 }
 
