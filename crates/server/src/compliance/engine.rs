@@ -95,6 +95,8 @@ struct Inner {
     fleet_view: FleetViewCache,
     /// The last history row written per node (rows are per node and day).
     history_written: Mutex<HashMap<String, HistoryRow>>,
+    /// The policy and the `policy_generation` it was read at.
+    policy: tokio::sync::Mutex<Option<(i64, Arc<Policy>)>>,
 }
 
 /// The policy of one pass: resolution data and the baseline documents.
@@ -151,6 +153,7 @@ impl ComplianceEngine {
                 fleet: tokio::sync::Mutex::new(None),
                 fleet_view: FleetViewCache::default(),
                 history_written: Mutex::new(HashMap::new()),
+                policy: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -214,7 +217,7 @@ impl ComplianceEngine {
         if node.inventory_hash.is_none() {
             return Ok(None);
         }
-        let policy = self.load_policy().await?;
+        let policy = self.policy().await?;
         let (mut summaries, write, _) = self
             .evaluate_nodes(std::slice::from_ref(&node), &policy, now, false)
             .await?;
@@ -234,8 +237,7 @@ impl ComplianceEngine {
         let started = Instant::now();
         let store = &self.inner.store;
         let nodes = async { Ok::<_, ComplianceError>(store.compliance_fleet_nodes().await?) };
-        let (nodes, policy, ()) =
-            tokio::try_join!(nodes, self.load_policy(), self.seed_families())?;
+        let (nodes, policy, ()) = tokio::try_join!(nodes, self.policy(), self.seed_families())?;
         let read = started.elapsed();
         let (_, write, distinct_evaluations) =
             self.evaluate_nodes(&nodes, &policy, now, true).await?;
@@ -266,6 +268,23 @@ impl ComplianceEngine {
     /// Every package line of a distinct result (stored; never re-evaluated).
     pub async fn report(&self, key: &EvaluationKey) -> Result<Option<Report>, ComplianceError> {
         Ok(self.inner.store.compliance_report(key).await?)
+    }
+
+    /// The current policy: one tiny query when no baseline or patch group
+    /// changed since it was read (every check-in asks), a reload otherwise.
+    /// The generation is read first, so a change during the reload makes
+    /// the next caller reload again.
+    async fn policy(&self) -> Result<Arc<Policy>, ComplianceError> {
+        let generation = self.inner.store.policy_generation().await?;
+        let mut cached = self.inner.policy.lock().await;
+        if let Some((seen, policy)) = cached.as_ref()
+            && *seen >= generation
+        {
+            return Ok(Arc::clone(policy));
+        }
+        let policy = Arc::new(self.load_policy().await?);
+        *cached = Some((generation, Arc::clone(&policy)));
+        Ok(policy)
     }
 
     async fn load_policy(&self) -> Result<Policy, ComplianceError> {

@@ -1,7 +1,9 @@
 //! What the compliance summaries are computed from — every node's OS
 //! family, summary status and tags — read in two plain scans, and the
-//! `fleet_generation` counter that triggers bump on any change of it
-//! (migration 0101), so a cached view is reloaded only when stale.
+//! generation counters that triggers bump in the writing transaction:
+//! `fleet_generation` on any change of those (migration 0101) and
+//! `policy_generation` on any change of baselines or patch groups (0102),
+//! so in-memory copies are reloaded only when stale.
 
 use patchline_core::baseline::ComplianceLevel;
 use patchline_core::compliance::ComplianceStatus;
@@ -34,6 +36,14 @@ impl Store {
     /// The counter the summary-relevant tables' triggers bump.
     pub async fn fleet_generation(&self) -> Result<i64> {
         let row = sqlx::query("SELECT value FROM fleet_generation WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("value")?)
+    }
+
+    /// The counter baseline and patch-group triggers bump.
+    pub async fn policy_generation(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT value FROM policy_generation WHERE id = 1")
             .fetch_one(self.pool())
             .await?;
         Ok(row.try_get::<i64, _>("value")?)
