@@ -56,14 +56,7 @@ async fn oversized_bodies_are_413_with_a_larger_limit_for_agents(server: TestSer
     // An inventory of about 2 MiB is fine on the check-in route...
     let (enrolled, node) = server.enrol("big-1", &[]).await;
     let mut large = inventory("5.2.15-2");
-    large
-        .installed
-        .extend((0..20_000).map(|n| InstalledPackage {
-            name: format!("package-number-{n:06}-with-a-long-name"),
-            arch: "amd64".into(),
-            version: format!("1.{n}-1"),
-            source: None,
-        }));
+    large.installed.extend(filler_packages(0..20_000));
     let request = checkin_request("big-1", &large, true);
     let size = serde_json::to_vec(&request).expect("json").len();
     assert!(size > 1024 * 1024 && size < 8 * 1024 * 1024, "{size} bytes");
@@ -71,14 +64,7 @@ async fn oversized_bodies_are_413_with_a_larger_limit_for_agents(server: TestSer
     assert_eq!(answer.status, CheckinStatus::Accepted);
 
     // ...but not 9 MiB, and nothing of it is stored.
-    large
-        .installed
-        .extend((20_000..120_000).map(|n| InstalledPackage {
-            name: format!("package-number-{n:06}-with-a-long-name"),
-            arch: "amd64".into(),
-            version: format!("1.{n}-1"),
-            source: None,
-        }));
+    large.installed.extend(filler_packages(20_000..120_000));
     let request = checkin_request("big-1", &large, true);
     let size = serde_json::to_vec(&request).expect("json").len();
     assert!(size > 8 * 1024 * 1024, "{size} bytes");
@@ -307,4 +293,14 @@ async fn healthz_and_metrics_answer(server: TestServer) {
         .expect("request");
     let (status, _) = error_of(response).await;
     assert_eq!(status, 503);
+}
+
+/// Packages with long names that only make an inventory big.
+fn filler_packages(numbers: std::ops::Range<u32>) -> impl Iterator<Item = InstalledPackage> {
+    numbers.map(|n| InstalledPackage {
+        name: format!("package-number-{n:06}-with-a-long-name"),
+        arch: "amd64".into(),
+        version: format!("1.{n}-1"),
+        source: None,
+    })
 }
