@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod compliance;
+pub mod orchestration;
 pub mod os;
 pub mod package;
 pub mod schedule;
