@@ -13,6 +13,7 @@ pub mod auth;
 pub mod compliance;
 pub mod config;
 pub mod http;
+pub mod orchestrator;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
