@@ -238,4 +238,106 @@ mod tests {
             RolloutDispatch::Start { zone: 0, count: 2 }
         );
     }
+
+    mod simulated {
+        use super::*;
+        use crate::orchestration::status::InvocationStatus;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Random zones, budgets, outcomes and finishing order: a zone
+            /// starts only after the earlier ones drained, in-flight stays
+            /// within the zone's cap, nothing starts after the stop, and
+            /// every node ends in a terminal status.
+            #[test]
+            fn zone_by_zone_runs_keep_the_contract(
+                zones_of_nodes in prop::collection::vec(prop::option::of(0u8..4), 0..40),
+                budget in prop_oneof![
+                    (1u32..5).prop_map(Limit::Count),
+                    (1u8..=100).prop_map(Limit::Percent),
+                ],
+                task_concurrency in 1usize..8,
+                max_errors in 0usize..4,
+                choices in prop::collection::vec(any::<u8>(), 1..300),
+            ) {
+                let targets: Vec<(String, Option<String>)> = zones_of_nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, zone)| (format!("n{i:02}"), zone.map(|z| format!("zone-{z}"))))
+                    .collect();
+                let batches = zone_batches(&targets);
+                prop_assert_eq!(batches.iter().map(|b| b.nodes.len()).sum::<usize>(), targets.len());
+                let rollout = ZoneRollout { zone_tag: "zone".to_owned(), disruption_budget: budget };
+                let rate = RateControl { max_concurrency: task_concurrency, max_errors };
+                let mut statuses: Vec<Vec<InvocationStatus>> = batches
+                    .iter()
+                    .map(|b| vec![InvocationStatus::Pending; b.nodes.len()])
+                    .collect();
+                let mut next_choice = 0usize;
+                let mut choice = || {
+                    next_choice += 1;
+                    choices[next_choice % choices.len()]
+                };
+                let mut steps = 0;
+                loop {
+                    let counts: Vec<InvocationCounts> = statuses
+                        .iter()
+                        .map(|zone| InvocationCounts::from_statuses(zone.iter().copied()))
+                        .collect();
+                    let mut task = InvocationCounts::default();
+                    counts.iter().for_each(|zone| task += *zone);
+                    match rollout.dispatch(&rate, &counts) {
+                        RolloutDispatch::Done => break,
+                        RolloutDispatch::StopRemaining => {
+                            prop_assert!(task.errors() > max_errors);
+                            for status in statuses.iter_mut().flatten() {
+                                if *status == InvocationStatus::Pending {
+                                    *status = InvocationStatus::NotStarted;
+                                }
+                            }
+                        }
+                        RolloutDispatch::Start { zone, count } => {
+                            prop_assert!(task.errors() <= max_errors);
+                            prop_assert!(counts[..zone].iter().all(|z| z.pending + z.in_flight() == 0));
+                            prop_assert!(count > 0 && count <= counts[zone].pending);
+                            let cap = rollout.zone_concurrency(batches[zone].nodes.len(), task_concurrency);
+                            prop_assert!(counts[zone].in_flight() + count <= cap);
+                            for status in statuses[zone]
+                                .iter_mut()
+                                .filter(|s| **s == InvocationStatus::Pending)
+                                .take(count)
+                            {
+                                *status = InvocationStatus::InProgress;
+                            }
+                        }
+                        RolloutDispatch::Wait => prop_assert!(task.in_flight() > 0),
+                    }
+                    // One agent reports: a random in-flight node, a random outcome.
+                    let in_flight: Vec<(usize, usize)> = statuses
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(z, zone)| {
+                            zone.iter()
+                                .enumerate()
+                                .filter(|(_, s)| **s == InvocationStatus::InProgress)
+                                .map(move |(n, _)| (z, n))
+                        })
+                        .collect();
+                    if !in_flight.is_empty() {
+                        let (z, n) = in_flight[usize::from(choice()) % in_flight.len()];
+                        statuses[z][n] = if choice() < 40 {
+                            InvocationStatus::Failed
+                        } else {
+                            InvocationStatus::Success
+                        };
+                    }
+                    steps += 1;
+                    prop_assert!(steps < 4 * targets.len() + 4, "no progress");
+                }
+                prop_assert!(statuses.iter().flatten().all(|s| s.is_terminal()));
+            }
+        }
+    }
 }
