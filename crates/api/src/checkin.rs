@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use jiff::Timestamp;
+use patchline_core::baseline::Baseline;
 use patchline_core::os::OsInfo;
 use patchline_core::package::{InstalledPackage, PackageRef, Update};
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::nodes::NodeComplianceSummary;
+use crate::windows::Reboot;
 
 /// What the agent reports about its node besides packages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -29,6 +32,10 @@ pub struct NodeFacts {
     #[serde(default)]
     pub reboot_required: bool,
     pub agent_version: String,
+    /// The node's IP addresses (for tagging rules matching on networks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub addresses: Vec<IpAddr>,
 }
 
 /// Everything the compliance engine needs from a node, without baseline or
@@ -156,12 +163,51 @@ pub struct CheckinResponse {
 pub enum Work {
     /// Scan again now (refreshing repository metadata when `refresh`).
     Scan { id: String, refresh: bool },
+    /// Install exactly what `baseline` approves at `evaluate_at` (the
+    /// server's clock), holding what it rejects; the agent's own hooks run
+    /// around it. Refused by a scan-only agent.
+    Install {
+        id: String,
+        #[schema(value_type = Object)]
+        baseline: Baseline,
+        #[schema(value_type = String)]
+        evaluate_at: Timestamp,
+        reboot: Reboot,
+        timeout_seconds: u32,
+    },
+    /// `sh -c command`, run only by an agent started with `--allow-commands`.
+    Command {
+        id: String,
+        command: String,
+        timeout_seconds: u32,
+    },
+    /// The snapshot/backup step: `command`, or the agent's configured
+    /// snapshot hook (failed when it has none).
+    Snapshot {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        timeout_seconds: u32,
+    },
 }
 
 impl Work {
+    /// Unique per invocation: the agent never runs one id twice.
     pub fn id(&self) -> &str {
         match self {
-            Work::Scan { id, .. } => id,
+            Work::Scan { id, .. }
+            | Work::Install { id, .. }
+            | Work::Command { id, .. }
+            | Work::Snapshot { id, .. } => id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::Scan { .. } => "scan",
+            Work::Install { .. } => "install",
+            Work::Command { .. } => "command",
+            Work::Snapshot { .. } => "snapshot",
         }
     }
 }

@@ -24,9 +24,13 @@ use crate::enrolment::{
     CreateEnrolmentSecretRequest, EnrolRequest, EnrolResponse, EnrolmentSecretCreated,
 };
 use crate::error::ErrorBody;
+use crate::executions::{ExecutionQuery, ExecutionView, PatchNowRequest};
+use crate::governance::{GovernanceSettings, QuotasView, TaggingRuleView};
 use crate::groups::PatchGroup;
 use crate::nodes::{NodeView, SetTagsRequest};
 use crate::routes;
+use crate::windows::{PutWindowOutcome, WindowPlan, WindowSpec, WindowView};
+use patchline_core::orchestration::TaggingRule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -349,5 +353,90 @@ impl Client {
             Some(after) => self.get(&format!("{}?after={after}", routes::AUDIT)).await,
             None => self.get(routes::AUDIT).await,
         }
+    }
+
+    pub async fn windows(&self) -> Result<Vec<WindowView>, ClientError> {
+        self.get(routes::WINDOWS).await
+    }
+
+    pub async fn window(&self, name: &str) -> Result<WindowView, ClientError> {
+        self.get(&routes::fill(routes::WINDOW, &[name])).await
+    }
+
+    pub async fn put_window(&self, body: &WindowSpec) -> Result<PutWindowOutcome, ClientError> {
+        self.put(&routes::fill(routes::WINDOW, &[&body.name]), body)
+            .await
+    }
+
+    pub async fn delete_window(&self, name: &str) -> Result<(), ClientError> {
+        self.delete(&routes::fill(routes::WINDOW, &[name])).await
+    }
+
+    pub async fn window_plan(&self, name: &str) -> Result<WindowPlan, ClientError> {
+        self.get(&routes::fill(routes::WINDOW_PLAN, &[name])).await
+    }
+
+    pub async fn executions(
+        &self,
+        query: &ExecutionQuery,
+    ) -> Result<Vec<ExecutionView>, ClientError> {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(window) = &query.window {
+            pairs.append_pair("window", window);
+        }
+        if let Some(limit) = query.limit {
+            pairs.append_pair("limit", &limit.to_string());
+        }
+        let query = pairs.finish();
+        if query.is_empty() {
+            self.get(routes::EXECUTIONS).await
+        } else {
+            self.get(&format!("{}?{query}", routes::EXECUTIONS)).await
+        }
+    }
+
+    pub async fn execution(&self, id: &str) -> Result<ExecutionView, ClientError> {
+        self.get(&routes::fill(routes::EXECUTION, &[id])).await
+    }
+
+    pub async fn cancel_execution(&self, id: &str) -> Result<ExecutionView, ClientError> {
+        self.post(&routes::fill(routes::EXECUTION_CANCEL, &[id]), &())
+            .await
+    }
+
+    pub async fn patch_now(&self, body: &PatchNowRequest) -> Result<ExecutionView, ClientError> {
+        self.post(routes::PATCH_NOW, body).await
+    }
+
+    pub async fn tagging_rules(&self) -> Result<Vec<TaggingRuleView>, ClientError> {
+        self.get(routes::TAGGING_RULES).await
+    }
+
+    pub async fn put_tagging_rule(
+        &self,
+        rule: &TaggingRule,
+    ) -> Result<TaggingRuleView, ClientError> {
+        self.put(&routes::fill(routes::TAGGING_RULE, &[&rule.name]), rule)
+            .await
+    }
+
+    pub async fn delete_tagging_rule(&self, name: &str) -> Result<(), ClientError> {
+        self.delete(&routes::fill(routes::TAGGING_RULE, &[name]))
+            .await
+    }
+
+    pub async fn governance(&self) -> Result<GovernanceSettings, ClientError> {
+        self.get(routes::GOVERNANCE).await
+    }
+
+    pub async fn put_governance(
+        &self,
+        body: &GovernanceSettings,
+    ) -> Result<GovernanceSettings, ClientError> {
+        self.put(routes::GOVERNANCE, body).await
+    }
+
+    pub async fn quotas(&self) -> Result<QuotasView, ClientError> {
+        self.get(routes::QUOTAS).await
     }
 }

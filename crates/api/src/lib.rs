@@ -16,9 +16,12 @@ pub mod client;
 pub mod compliance;
 pub mod enrolment;
 pub mod error;
+pub mod executions;
+pub mod governance;
 pub mod groups;
 pub mod nodes;
 pub mod routes;
+pub mod windows;
 
 pub use client::{Client, ClientError};
 pub use error::ErrorBody;

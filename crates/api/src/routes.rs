@@ -31,6 +31,17 @@ pub const COMPLIANCE_NODE: &str = "/api/v1/compliance/nodes/{id}";
 pub const COMPLIANCE_PATCHES: &str = "/api/v1/compliance/patches";
 pub const COMPLIANCE_HISTORY: &str = "/api/v1/compliance/history";
 pub const AUDIT: &str = "/api/v1/audit";
+pub const WINDOWS: &str = "/api/v1/windows";
+pub const WINDOW: &str = "/api/v1/windows/{name}";
+pub const WINDOW_PLAN: &str = "/api/v1/windows/{name}/plan";
+pub const EXECUTIONS: &str = "/api/v1/executions";
+pub const EXECUTION: &str = "/api/v1/executions/{id}";
+pub const EXECUTION_CANCEL: &str = "/api/v1/executions/{id}/cancel";
+pub const PATCH_NOW: &str = "/api/v1/patch-now";
+pub const TAGGING_RULES: &str = "/api/v1/tagging-rules";
+pub const TAGGING_RULE: &str = "/api/v1/tagging-rules/{name}";
+pub const GOVERNANCE: &str = "/api/v1/settings/governance";
+pub const QUOTAS: &str = "/api/v1/settings/quotas";
 
 // Agents.
 pub const ENROL: &str = "/api/v1/agent/enrol";

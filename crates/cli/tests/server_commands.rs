@@ -332,6 +332,7 @@ fn enrol_node(server: &TestServer, secret: &str, hostname: &str) -> String {
             kernel: None,
             reboot_required: false,
             agent_version: "test".into(),
+            addresses: Vec::new(),
         };
         let enrolled = client
             .enrol(&EnrolRequest {

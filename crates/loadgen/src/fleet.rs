@@ -103,6 +103,7 @@ pub fn facts(node: usize) -> NodeFacts {
         kernel: Some("6.1.0-loadgen".into()),
         reboot_required: false,
         agent_version: concat!("loadgen-", env!("CARGO_PKG_VERSION")).into(),
+        addresses: Vec::new(),
     }
 }
 

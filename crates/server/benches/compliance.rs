@@ -172,6 +172,7 @@ async fn build_fleet(store: &Store, nodes: usize, distinct: usize, now: Timestam
             kernel: None,
             reboot_required: false,
             agent_version: "bench".into(),
+            addresses: Vec::new(),
         };
         let tags = BTreeMap::from([
             (

@@ -116,6 +116,7 @@ fn facts(hostname: &str, os: &OsInfo) -> NodeFacts {
         kernel: None,
         reboot_required: false,
         agent_version: "test".into(),
+        addresses: Vec::new(),
     }
 }
 

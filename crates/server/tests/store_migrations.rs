@@ -119,6 +119,7 @@ fn facts() -> NodeFacts {
         kernel: None,
         reboot_required: true,
         agent_version: "0.1.0".into(),
+        addresses: Vec::new(),
     }
 }
 

@@ -53,6 +53,7 @@ fn facts(hostname: &str) -> NodeFacts {
         kernel: Some("6.1.0-18-amd64".into()),
         reboot_required: false,
         agent_version: "0.1.0".into(),
+        addresses: Vec::new(),
     }
 }
 
