@@ -14,12 +14,14 @@ mod baselines;
 pub mod compliance;
 mod enrolment;
 pub mod fleet_view;
+pub mod governance;
 mod inventories;
 mod nodes;
 mod operators;
 mod patch_groups;
 pub mod records;
 mod revocation;
+pub mod windows;
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;

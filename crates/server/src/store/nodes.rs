@@ -1,11 +1,14 @@
 //! Nodes: their facts, credentials, check-ins and tags.
 //!
-//! Tags come in two layers: the agent's (from its configuration, resent at
+//! Tags come in three layers, lowest first: the tagging rules' (computed
+//! from the node's facts, kept as JSON on the node, see
+//! [`super::governance`]), the agent's (from its configuration, resent at
 //! every check-in, kept as JSON on the node) and the operator's (set through
 //! the API or given by the enrolment secret). `node_tags` holds the
-//! effective result, one row per key: every operator tag, plus each agent
-//! tag whose key no operator tag overrides. Tag queries are plain indexed
-//! SQL on it; the layers are merged only when one of them changes.
+//! effective result, one row per key: every operator tag, each agent tag
+//! whose key no operator tag overrides, and each rule tag whose key neither
+//! sets. Tag queries are plain indexed SQL on it; the layers are merged only
+//! when one of them changes.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +28,8 @@ use super::{
 pub(crate) const OPERATOR_SOURCE: &str = "operator";
 /// `node_tags.source` of a tag from the agent's configuration.
 pub(crate) const AGENT_SOURCE: &str = "agent";
+/// `node_tags.source` of a tag a tagging rule sets.
+pub(crate) const RULE_SOURCE: &str = "rule";
 
 const NODE_COLUMNS: &str =
     "n.id, n.facts, n.enrolled_at, n.last_checkin_at, n.inventory_hash, n.scanned_at";
@@ -102,7 +107,7 @@ impl Store {
     }
 
     /// Changes operator tags: `Some(value)` sets, `None` removes (an agent
-    /// tag of that key, if any, shows again). Audited as `node.tags` when
+    /// tag of that key, else a rule tag, if any, shows again). Audited as `node.tags` when
     /// anything changed.
     pub async fn set_node_tags(
         &self,
@@ -116,19 +121,24 @@ impl Store {
         let mut transaction = self.begin_write().await?;
         // Locked: two tag changes of one node (operator and agent) run one
         // after the other instead of colliding on `node_tags`.
-        let agent_tags: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT agent_tags FROM nodes WHERE id = $1{}",
+        let layers = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT agent_tags, rule_tags FROM nodes WHERE id = $1{}",
             self.for_update()
         )))
         .bind(id)
         .fetch_optional(&mut *transaction)
         .await?;
-        let Some(agent_tags) = agent_tags else {
+        let Some(layers) = layers else {
             return Err(StoreError::NotFound {
                 what: format!("node {id:?}"),
             });
         };
-        let agent_tags: BTreeMap<String, String> = from_json(&agent_tags, "node agent tags")?;
+        let agent_tags: BTreeMap<String, String> = from_json(
+            &layers.try_get::<String, _>("agent_tags")?,
+            "node agent tags",
+        )?;
+        let rule_tags: BTreeMap<String, String> =
+            from_json(&layers.try_get::<String, _>("rule_tags")?, "node rule tags")?;
         let before = operator_tags_in(&mut transaction, id).await?;
 
         let mut after = before.clone();
@@ -145,10 +155,11 @@ impl Store {
                     .bind(key)
                     .execute(&mut *transaction)
                     .await?;
-                let (value, source) = match (value, agent_tags.get(key)) {
-                    (Some(value), _) => (value, OPERATOR_SOURCE),
-                    (None, Some(agent_value)) => (agent_value, AGENT_SOURCE),
-                    (None, None) => continue,
+                let (value, source) = match (value, agent_tags.get(key), rule_tags.get(key)) {
+                    (Some(value), _, _) => (value, OPERATOR_SOURCE),
+                    (None, Some(agent_value), _) => (agent_value, AGENT_SOURCE),
+                    (None, None, Some(rule_value)) => (rule_value, RULE_SOURCE),
+                    (None, None, None) => continue,
                 };
                 insert_tag(&mut transaction, id, key, value, source).await?;
             }
@@ -200,17 +211,20 @@ impl Store {
     }
 
     /// Records a check-in: facts, agent tags, the inventory (which must be
-    /// stored already) and its scan time. When the agent's tags are the ones
-    /// stored (the usual case) that is one UPDATE; otherwise the tag rows
-    /// are rewritten and the change audited, in one transaction.
+    /// stored already) and its scan time. When the facts and the agent's
+    /// tags are the ones stored (the usual case) that is one UPDATE;
+    /// otherwise, in one transaction, changed agent tags are rewritten and
+    /// audited, and changed facts re-run the tagging rules (the rule layer
+    /// is rewritten and audited when its tags change).
     pub async fn record_checkin(&self, id: &str, checkin: &CheckinRecord) -> Result<()> {
         for (key, value) in &checkin.agent_tags {
             check_tag(key, value)?;
         }
         let agent_tags_json = to_json(&checkin.agent_tags, "agent tags")?;
         let facts_json = to_json(&checkin.facts, "node facts")?;
-        // Parameters $1..$7 are the new values, $8 the node; $4 doubles as
-        // the condition "agent tags unchanged" of the fast path.
+        // Parameters $1..$7 are the new values, $8 the node; $3 and $4
+        // double as the conditions "facts and agent tags unchanged" of the
+        // fast path.
         let update = |condition: &'static str| {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE nodes SET hostname = $1, os_family = $2, facts = $3, agent_tags = $4, \
@@ -227,7 +241,7 @@ impl Store {
         };
 
         let writer = self.sqlite_write_lock().await;
-        let updated = update(" AND agent_tags = $4")
+        let updated = update(" AND facts = $3 AND agent_tags = $4")
             .execute(&self.pool)
             .await
             .map_err(|error| unknown_inventory(error, &checkin.inventory_hash))?
@@ -238,20 +252,24 @@ impl Store {
         }
 
         let mut transaction = self.begin_write().await?;
-        // Locked: two tag changes of one node (operator and agent) run one
-        // after the other instead of colliding on `node_tags`.
-        let stored: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT agent_tags FROM nodes WHERE id = $1{}",
+        // Locked: two tag changes of one node (operator, agent, rules) run
+        // one after the other instead of colliding on `node_tags`.
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT facts, agent_tags, rule_tags FROM nodes WHERE id = $1{}",
             self.for_update()
         )))
         .bind(id)
         .fetch_optional(&mut *transaction)
         .await?;
-        let Some(stored_agent_tags) = stored else {
+        let Some(stored) = stored else {
             return Err(StoreError::NotFound {
                 what: format!("node {id:?}"),
             });
         };
+        let stored_facts: String = stored.try_get("facts")?;
+        let stored_agent_tags: String = stored.try_get("agent_tags")?;
+        let rule_tags: BTreeMap<String, String> =
+            from_json(&stored.try_get::<String, _>("rule_tags")?, "node rule tags")?;
         update("")
             .execute(&mut *transaction)
             .await
@@ -261,7 +279,7 @@ impl Store {
             let before: BTreeMap<String, String> =
                 from_json(&stored_agent_tags, "node agent tags")?;
             if before != checkin.agent_tags {
-                replace_agent_tags(&mut transaction, id, &checkin.agent_tags).await?;
+                replace_agent_tags(&mut transaction, id, &checkin.agent_tags, &rule_tags).await?;
                 audit_in(
                     &mut transaction,
                     checkin.now,
@@ -271,6 +289,16 @@ impl Store {
                     &json!({ "before": before, "after": checkin.agent_tags }),
                 )
                 .await?;
+            }
+        }
+        if stored_facts != facts_json {
+            let rules = super::governance::tagging_rules_in(&mut transaction).await?;
+            let after = patchline_core::orchestration::rule_tags(
+                &rules,
+                &super::governance::rule_facts(&checkin.facts),
+            );
+            if after != rule_tags {
+                replace_rule_tags(&mut transaction, id, &rule_tags, &after, checkin.now).await?;
             }
         }
         transaction.commit().await?;
@@ -321,19 +349,69 @@ pub(crate) async fn insert_tag(
     Ok(())
 }
 
-/// Replaces the agent layer of a node's effective tags; operator tags keep
-/// overriding keys they share with the agent.
+/// Replaces the agent layer of a node's effective tags: operator tags keep
+/// overriding keys they share with the agent, and agent tags the rule
+/// tags (`rule_tags`, the node's current rule layer).
 async fn replace_agent_tags(
     connection: &mut AnyConnection,
     node_id: &str,
     agent_tags: &BTreeMap<String, String>,
+    rule_tags: &BTreeMap<String, String>,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM node_tags WHERE node_id = $1 AND source = $2")
+    sqlx::query("DELETE FROM node_tags WHERE node_id = $1 AND source IN ($2, $3)")
         .bind(node_id)
         .bind(AGENT_SOURCE)
+        .bind(RULE_SOURCE)
         .execute(&mut *connection)
         .await?;
-    for (key, value) in agent_tags {
+    insert_layer(connection, node_id, agent_tags, AGENT_SOURCE).await?;
+    insert_layer(connection, node_id, rule_tags, RULE_SOURCE).await
+}
+
+/// Replaces the rule layer of a node (`before` → `after`, known to differ):
+/// the `rule_tags` column, the `node_tags` rows of source 'rule' (under
+/// every operator and agent tag of the same key), and a `node.rule-tags`
+/// audit row. Runs inside the caller's transaction, the node row locked.
+pub(crate) async fn replace_rule_tags(
+    connection: &mut AnyConnection,
+    node_id: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    now: Timestamp,
+) -> Result<()> {
+    for (key, value) in after {
+        check_tag(key, value)?;
+    }
+    sqlx::query("UPDATE nodes SET rule_tags = $1 WHERE id = $2")
+        .bind(to_json(after, "rule tags")?)
+        .bind(node_id)
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query("DELETE FROM node_tags WHERE node_id = $1 AND source = $2")
+        .bind(node_id)
+        .bind(RULE_SOURCE)
+        .execute(&mut *connection)
+        .await?;
+    insert_layer(connection, node_id, after, RULE_SOURCE).await?;
+    audit_in(
+        connection,
+        now,
+        "system:tagging-rules",
+        "node.rule-tags",
+        &format!("node:{node_id}"),
+        &json!({ "before": before, "after": after }),
+    )
+    .await
+}
+
+/// Inserts a layer's tags where no higher layer holds the key already.
+async fn insert_layer(
+    connection: &mut AnyConnection,
+    node_id: &str,
+    tags: &BTreeMap<String, String>,
+    source: &str,
+) -> Result<()> {
+    for (key, value) in tags {
         sqlx::query(
             "INSERT INTO node_tags (node_id, key, value, source) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (node_id, key) DO NOTHING",
@@ -341,7 +419,7 @@ async fn replace_agent_tags(
         .bind(node_id)
         .bind(key)
         .bind(value)
-        .bind(AGENT_SOURCE)
+        .bind(source)
         .execute(&mut *connection)
         .await?;
     }

@@ -1,0 +1,45 @@
+-- Maintenance window definitions and opt-out governance (issue 5).
+
+-- One row per window; `spec` is the JSON of the API's WindowSpec. `enabled`
+-- and the owner scope are copied out of it so the scheduler and scoped
+-- listings can filter in SQL. `version` counts the window's changes from 1.
+CREATE TABLE windows (
+    name        TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    enabled     BIGINT NOT NULL,
+    owner_key   TEXT,
+    owner_value TEXT,
+    version     BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    updated_by  TEXT NOT NULL
+);
+
+-- Automatic tagging rules; `rule` is the JSON of the core's TaggingRule.
+-- Rules apply in name order; a later rule overrides an earlier one's key.
+CREATE TABLE tagging_rules (
+    name       TEXT PRIMARY KEY,
+    rule       TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+
+-- Server-wide settings as JSON documents (key 'governance': the default
+-- window and default patch group).
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+
+-- The tags the tagging rules give a node (JSON object), the lowest layer of
+-- its effective tags: rule < agent < operator. `node_tags` rows taken from
+-- it have source 'rule'.
+ALTER TABLE nodes ADD COLUMN rule_tags TEXT NOT NULL DEFAULT '{}';
+
+-- The default patch group takes part in baseline resolution: a settings
+-- change bumps the policy generation like a patch group change does
+-- (deferred, as the triggers of 0102).
+CREATE CONSTRAINT TRIGGER policy_generation_settings
+AFTER INSERT OR UPDATE OR DELETE ON settings DEFERRABLE INITIALLY DEFERRED
+FOR EACH ROW EXECUTE FUNCTION patchline_bump_policy_generation();
