@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use patchline_core::orchestration::Quotas;
+
 /// The environment variable that sets the first admin's password.
 pub const ADMIN_PASSWORD_ENV: &str = "PATCHLINE_ADMIN_PASSWORD";
 
@@ -61,13 +63,17 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// Lifetime of session tokens issued by login.
     pub session_ttl: Duration,
+    /// Limits on windows, tasks and executions; a request beyond one is
+    /// refused with a message naming it, never truncated.
+    pub quotas: Quotas,
 }
 
 impl ServerConfig {
     /// The defaults for a data directory: listen on `0.0.0.0:8443`, SQLite
     /// inside the directory, a self-signed certificate, text logs, 5-minute
-    /// check-ins, 8 MiB agent bodies, 1 MiB others, 12-hour sessions, and the
-    /// admin password from `PATCHLINE_ADMIN_PASSWORD` when set.
+    /// check-ins, 8 MiB agent bodies, 1 MiB others, 12-hour sessions, the
+    /// default quotas, and the admin password from `PATCHLINE_ADMIN_PASSWORD`
+    /// when set.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
@@ -82,6 +88,7 @@ impl ServerConfig {
                 .ok()
                 .filter(|password| !password.is_empty()),
             session_ttl: Duration::from_secs(12 * 3600),
+            quotas: Quotas::default(),
         }
     }
 
