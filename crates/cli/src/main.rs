@@ -3,8 +3,9 @@
 //! Offline tools for writing policy (checking baseline files, previewing
 //! window schedules, comparing versions), the control-plane commands that
 //! talk to a server with a stored session (login, nodes, baselines, groups,
-//! compliance, enrolment, users, tokens, audit, declarative `apply`), and
-//! the server itself (`server`, and `up`: server plus a local agent).
+//! compliance, enrolment, users, tokens, audit, declarative `apply`,
+//! maintenance windows, executions, Patch Now, governance), and the server
+//! itself (`server`, and `up`: server plus a local agent).
 
 // First, so that its `outln!`/`out!` macros are visible in every module.
 #[macro_use]
@@ -16,7 +17,10 @@ mod auth_cmd;
 mod baseline_cmd;
 mod compliance_cmd;
 mod credentials;
+mod execution_cmd;
+mod governance_cmd;
 mod nodes_cmd;
+mod patch_now_cmd;
 mod policy_cmd;
 mod schedule_cmd;
 mod server_cmd;
@@ -24,6 +28,7 @@ mod session;
 mod up_cmd;
 mod values;
 mod version_cmd;
+mod window_cmd;
 
 use std::process::ExitCode;
 
@@ -70,8 +75,26 @@ enum Command {
     /// Compliance reports.
     #[command(subcommand)]
     Compliance(compliance_cmd::ComplianceCommand),
-    /// Apply baselines and patch groups from YAML (shows a diff first).
+    /// Apply baselines, patch groups, windows, tagging rules and governance
+    /// from YAML (shows a diff first).
     Apply(apply::ApplyArgs),
+    /// Maintenance windows stored on the server, and the planner.
+    #[command(subcommand, visible_alias = "windows")]
+    Window(window_cmd::WindowCommand),
+    /// Runs of windows and of Patch Now.
+    #[command(subcommand)]
+    Executions(execution_cmd::ExecutionsCommand),
+    /// Install on chosen nodes right away (the snapshot step first unless
+    /// waived).
+    PatchNow(patch_now_cmd::PatchNowArgs),
+    /// Automatic tagging rules.
+    #[command(subcommand)]
+    TaggingRules(governance_cmd::TaggingRulesCommand),
+    /// The default window and patch group.
+    #[command(subcommand)]
+    Governance(governance_cmd::GovernanceCommand),
+    /// The quotas the server enforces.
+    Quotas(output::OutputArgs),
     /// Enrolment secrets for agents.
     #[command(subcommand)]
     Enrolment(admin_cmd::EnrolmentCommand),
@@ -117,6 +140,12 @@ fn run() -> Result<ExitCode> {
         Command::Groups(command) => block_on(policy_cmd::groups(command)),
         Command::Compliance(command) => block_on(compliance_cmd::run(command)),
         Command::Apply(args) => block_on(apply::run(args)),
+        Command::Window(command) => block_on(window_cmd::run(command)),
+        Command::Executions(command) => block_on(execution_cmd::run(command)),
+        Command::PatchNow(args) => block_on(patch_now_cmd::run(args)),
+        Command::TaggingRules(command) => block_on(governance_cmd::tagging_rules(command)),
+        Command::Governance(command) => block_on(governance_cmd::governance(command)),
+        Command::Quotas(output) => block_on(governance_cmd::quotas(output)),
         Command::Enrolment(command) => block_on(admin_cmd::enrolment(command)),
         Command::Users(command) => block_on(admin_cmd::users(command)),
         Command::Tokens(command) => block_on(admin_cmd::tokens(command)),
@@ -221,6 +250,66 @@ mod tests {
             ],
             &["audit", "--after", "10"],
             &["apply", "-f", "a.yaml", "-f", "b.yaml", "--dry-run"],
+            &["window", "list", "--format", "csv"],
+            &["windows", "show", "prod-zone-a", "--json"],
+            &["window", "plan", "prod-zone-a"],
+            &[
+                "window",
+                "plan",
+                "--nodes",
+                "120",
+                "--duration",
+                "7",
+                "--cutoff",
+                "1",
+            ],
+            &[
+                "executions",
+                "list",
+                "--window",
+                "w",
+                "--limit",
+                "5",
+                "--json",
+            ],
+            &["executions", "show", "ex-1", "--output"],
+            &["executions", "cancel", "ex-1"],
+            &[
+                "patch-now",
+                "--node",
+                "n1",
+                "--node",
+                "n2",
+                "--baseline",
+                "prod",
+                "--no-reboot",
+                "--waive-snapshot",
+                "replicated",
+                "--max-concurrency",
+                "50%",
+                "--max-errors",
+                "1",
+                "--wait",
+            ],
+            &[
+                "patch-now",
+                "--node",
+                "n1",
+                "--snapshot-command",
+                "lvcreate -s",
+            ],
+            &["tagging-rules", "list", "--json"],
+            &["tagging-rules", "delete", "web"],
+            &["governance", "show"],
+            &[
+                "governance",
+                "set",
+                "--default-window",
+                "w",
+                "--default-patch-group",
+                "",
+            ],
+            &["quotas", "--json"],
             &[
                 "up",
                 "--data-dir",
@@ -244,6 +333,20 @@ mod tests {
             &["users", "create", "bob", "--role", "root"],
             &["apply"],
             &["compliance", "nodes", "--format", "xml"],
+            &["window", "plan"],
+            &["window", "plan", "w", "--nodes", "3"],
+            &["window", "plan", "w", "--duration", "5"],
+            &["patch-now", "--waive-snapshot", "x"],
+            &[
+                "patch-now",
+                "--node",
+                "n1",
+                "--waive-snapshot",
+                "x",
+                "--snapshot-command",
+                "y",
+            ],
+            &["patch-now", "--node", "n1", "--max-errors", "lots"],
         ] {
             assert!(!parses(args), "{args:?}");
         }

@@ -1,12 +1,21 @@
 //! The files `patchline apply -f` reads: YAML documents separated by `---`,
 //! each with a `kind`. `kind: Baseline` carries the core baseline fields
 //! plus an optional `default-for-family: true`; `kind: PatchGroup` carries
-//! `name` and `baselines` (OS family → baseline name).
+//! `name` and `baselines` (OS family → baseline name); `kind: Window` is the
+//! API's window spec, `kind: TaggingRule` a tagging rule and `kind:
+//! Governance` the governance settings (at most one per apply).
 
+use patchline_api::governance::GovernanceSettings;
 use patchline_api::groups::PatchGroup;
+use patchline_api::windows::WindowSpec;
 use patchline_core::baseline::Baseline;
+use patchline_core::orchestration::TaggingRule;
 use patchline_core::os::OsFamily;
+use patchline_core::schedule::{ScheduleExpression, WindowSchedule, WindowTiming};
 use serde_yaml_ng::{Mapping, Value};
+
+/// The kinds a document may have, for messages.
+const KINDS: &str = "Baseline, PatchGroup, Window, TaggingRule or Governance";
 
 /// Where a document starts, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +77,41 @@ pub struct DesiredPatchGroup {
     pub origin: Origin,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredWindow {
+    pub window: WindowSpec,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct DesiredTaggingRule {
+    pub rule: TaggingRule,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGovernance {
+    pub settings: GovernanceSettings,
+    pub origin: Origin,
+}
+
 /// Every object of one or more files, checked for duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Manifest {
     pub baselines: Vec<DesiredBaseline>,
     pub patch_groups: Vec<DesiredPatchGroup>,
+    pub windows: Vec<DesiredWindow>,
+    pub tagging_rules: Vec<DesiredTaggingRule>,
+    pub governance: Option<DesiredGovernance>,
 }
 
 impl Manifest {
     pub fn len(&self) -> usize {
-        self.baselines.len() + self.patch_groups.len()
+        self.baselines.len()
+            + self.patch_groups.len()
+            + self.windows.len()
+            + self.tagging_rules.len()
+            + usize::from(self.governance.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,10 +156,7 @@ impl Manifest {
             Some(Value::String(kind)) => kind,
             Some(_) => return Err(invalid(&origin, "`kind` must be a string".into())),
             None => {
-                return Err(invalid(
-                    &origin,
-                    "missing `kind` (Baseline or PatchGroup)".into(),
-                ));
+                return Err(invalid(&origin, format!("missing `kind` ({KINDS})")));
             }
         };
         match kind.as_str() {
@@ -175,9 +206,69 @@ impl Manifest {
                 self.patch_groups.push(DesiredPatchGroup { group, origin });
                 Ok(())
             }
+            "Window" => {
+                let window: WindowSpec = serde_yaml_ng::from_value(Value::Mapping(mapping))
+                    .map_err(|error| invalid(&origin, format!("not a valid Window: {error}")))?;
+                check_window(&window).map_err(|reason| {
+                    invalid(&origin, format!("Window {:?}: {reason}", window.name))
+                })?;
+                if let Some(first) = self
+                    .windows
+                    .iter()
+                    .find(|other| other.window.name == window.name)
+                {
+                    return Err(ManifestError::Duplicate {
+                        kind: "Window",
+                        name: window.name,
+                        first: first.origin.clone(),
+                        second: origin,
+                    });
+                }
+                self.windows.push(DesiredWindow { window, origin });
+                Ok(())
+            }
+            "TaggingRule" => {
+                let rule: TaggingRule = serde_yaml_ng::from_value(Value::Mapping(mapping))
+                    .map_err(|error| {
+                        invalid(&origin, format!("not a valid TaggingRule: {error}"))
+                    })?;
+                // The error names the rule itself.
+                rule.validate()
+                    .map_err(|error| invalid(&origin, error.to_string()))?;
+                if let Some(first) = self
+                    .tagging_rules
+                    .iter()
+                    .find(|other| other.rule.name == rule.name)
+                {
+                    return Err(ManifestError::Duplicate {
+                        kind: "TaggingRule",
+                        name: rule.name,
+                        first: first.origin.clone(),
+                        second: origin,
+                    });
+                }
+                self.tagging_rules.push(DesiredTaggingRule { rule, origin });
+                Ok(())
+            }
+            "Governance" => {
+                let settings: GovernanceSettings =
+                    serde_yaml_ng::from_value(Value::Mapping(mapping)).map_err(|error| {
+                        invalid(&origin, format!("not a valid Governance: {error}"))
+                    })?;
+                if let Some(first) = &self.governance {
+                    return Err(ManifestError::Duplicate {
+                        kind: "Governance",
+                        name: "settings".into(),
+                        first: first.origin.clone(),
+                        second: origin,
+                    });
+                }
+                self.governance = Some(DesiredGovernance { settings, origin });
+                Ok(())
+            }
             other => Err(invalid(
                 &origin,
-                format!("unknown kind {other:?} (Baseline or PatchGroup)"),
+                format!("unknown kind {other:?} ({KINDS})"),
             )),
         }
     }
@@ -210,6 +301,52 @@ impl Manifest {
         self.baselines.push(desired);
         Ok(())
     }
+}
+
+/// The checks that need no server (the server repeats them and more): a
+/// name, a schedule that parses in its time zone, a duration and cutoff in
+/// range, task names unique and concurrency limits above zero. Caught here,
+/// the error names the file and document.
+fn check_window(window: &WindowSpec) -> Result<(), String> {
+    if window.name.trim().is_empty() {
+        return Err("a Window needs a `name`".into());
+    }
+    let expression = ScheduleExpression::parse(&window.schedule)
+        .map_err(|error| format!("schedule: {error}"))?;
+    let mut schedule = WindowSchedule::new(expression, &window.time_zone)
+        .and_then(|schedule| schedule.with_offset_days(window.offset_days))
+        .map_err(|error| format!("schedule: {error}"))?;
+    if let Some(start) = window.start {
+        schedule = schedule
+            .with_start(start)
+            .map_err(|error| format!("start: {error}"))?;
+    }
+    if let Some(end) = window.end {
+        schedule
+            .with_end(end)
+            .map_err(|error| format!("end: {error}"))?;
+    }
+    WindowTiming::new(window.duration_hours, window.cutoff_hours)
+        .map_err(|error| format!("duration/cutoff: {error}"))?;
+    window
+        .targets
+        .validate()
+        .map_err(|error| error.to_string())?;
+    for (index, task) in window.tasks.iter().enumerate() {
+        if task.name.trim().is_empty() {
+            return Err(format!("task {} needs a `name`", index + 1));
+        }
+        if window.tasks[..index]
+            .iter()
+            .any(|earlier| earlier.name == task.name)
+        {
+            return Err(format!("two tasks are named {:?}", task.name));
+        }
+        task.max_concurrency
+            .check_concurrency()
+            .map_err(|error| format!("task {:?}: max_concurrency: {error}", task.name))?;
+    }
+    Ok(())
 }
 
 /// Splits a YAML stream into documents with the 1-based line each starts on.
@@ -339,10 +476,10 @@ os-family: rhel-compatible
                 .contains("missing `kind`")
         );
         assert!(
-            parse("kind: Window\nname: a\n")
+            parse("kind: Gadget\nname: a\n")
                 .unwrap_err()
                 .to_string()
-                .contains("unknown kind \"Window\"")
+                .contains("unknown kind \"Gadget\"")
         );
         assert!(
             parse("- a\n- b\n")
@@ -374,6 +511,115 @@ os-family: rhel-compatible
                 ..
             }
         ));
+    }
+
+    const WINDOW: &str = "\
+kind: Window
+name: prod-zone-a
+schedule: cron(0 0 2 ? * SUN)
+time_zone: Europe/Paris
+duration_hours: 5
+cutoff_hours: 1
+targets:
+  tags:
+    Zone: [zone-a]
+tasks:
+  - name: install
+    priority: 1
+    action: {kind: patch, operation: install}
+    max_concurrency: 10%
+    max_errors: 1
+";
+
+    #[test]
+    fn reads_windows_tagging_rules_and_governance() {
+        let text = format!(
+            "{WINDOW}---\nkind: TaggingRule\nname: web\nwhen:\n  hostname: web-*\nset:\n  Application: web\n---\nkind: Governance\ndefault_window: prod-zone-a\n"
+        );
+        let manifest = parse(&text).unwrap();
+        assert_eq!(manifest.len(), 3);
+        let window = &manifest.windows[0].window;
+        assert_eq!(window.time_zone, "Europe/Paris");
+        assert!(window.enabled, "enabled by default");
+        assert_eq!(window.tasks[0].max_concurrency.to_string(), "10%");
+        assert_eq!(manifest.tagging_rules[0].rule.set["Application"], "web");
+        assert_eq!(manifest.tagging_rules[0].origin.document, 2);
+        let governance = manifest.governance.as_ref().unwrap();
+        assert_eq!(
+            governance.settings.default_window.as_deref(),
+            Some("prod-zone-a")
+        );
+    }
+
+    #[test]
+    fn a_window_is_checked_before_any_server_sees_it() {
+        for (change, expected) in [
+            (("cron(0 0 2 ? * SUN)", "cron(0 0 25 ? * SUN)"), "schedule"),
+            (("Europe/Paris", "Mars/Olympus"), "schedule"),
+            (("cutoff_hours: 1", "cutoff_hours: 5"), "duration/cutoff"),
+            (
+                ("max_concurrency: 10%", "max_concurrency: 0"),
+                "max_concurrency",
+            ),
+            (("Zone: [zone-a]", "Zone: []"), "targets"),
+            (("priority: 1", "priority: 1\n    colour: red"), "colour"),
+        ] {
+            let text = WINDOW.replace(change.0, change.1);
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(
+                error.contains("policy.yaml:1: document 1") && error.contains(expected),
+                "{change:?}: {error}"
+            );
+        }
+        let twice = format!("{WINDOW}---\n{WINDOW}");
+        assert!(matches!(
+            parse(&twice).unwrap_err(),
+            ManifestError::Duplicate { kind: "Window", .. }
+        ));
+        let two_tasks = WINDOW.replace(
+            "tasks:\n",
+            "tasks:\n  - name: install\n    action: {kind: snapshot}\n",
+        );
+        assert!(
+            parse(&two_tasks)
+                .unwrap_err()
+                .to_string()
+                .contains("two tasks are named \"install\"")
+        );
+    }
+
+    #[test]
+    fn one_governance_document_and_valid_rules_only() {
+        let twice = "kind: Governance\n---\nkind: Governance\ndefault_patch_group: web\n";
+        assert!(matches!(
+            parse(twice).unwrap_err(),
+            ManifestError::Duplicate {
+                kind: "Governance",
+                ..
+            }
+        ));
+        let bad_network =
+            "kind: TaggingRule\nname: lan\nwhen:\n  network: 10.0.0.0/33\nset:\n  Zone: lan\n";
+        let error = parse(bad_network).unwrap_err().to_string();
+        assert!(
+            error.contains("policy.yaml:1") && error.contains("tagging rule \"lan\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_example_files_parse() {
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut manifest = Manifest::default();
+        for name in ["policy.yaml", "windows.yaml"] {
+            let text = std::fs::read_to_string(examples.join(name)).unwrap();
+            manifest.add_source(name, &text).unwrap();
+        }
+        assert_eq!(manifest.windows.len(), 3);
+        let zone_a = &manifest.windows[0].window;
+        assert_eq!(zone_a.duration_hours, 5);
+        assert_eq!(zone_a.tasks.len(), 3);
+        assert!(manifest.governance.is_some());
     }
 
     #[test]

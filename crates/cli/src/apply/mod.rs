@@ -1,8 +1,9 @@
-//! `patchline apply -f FILE.yaml`: declarative baselines and patch groups.
-//! Reads the files, fetches the server's objects, prints a diff per object,
-//! asks before changing anything, then PUTs the changed objects baselines
-//! first. The server treats an identical PUT as a no-op, and unchanged
-//! objects are not sent at all, so applying twice changes nothing.
+//! `patchline apply -f FILE.yaml`: declarative baselines, patch groups,
+//! maintenance windows, tagging rules and governance settings. Reads the
+//! files, fetches the server's objects, prints a diff per object, asks
+//! before changing anything, then PUTs the changed objects baselines first.
+//! The server treats an identical PUT as a no-op, and unchanged objects are
+//! not sent at all, so applying twice changes nothing.
 
 pub mod manifest;
 pub mod plan;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use patchline_api::baselines::PutOutcome;
 
 use crate::output::stdout_styled;
 use crate::session::Session;
@@ -25,8 +27,8 @@ const PROGRESS_BAR_FROM: usize = 5;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// YAML file(s) with `kind: Baseline` / `kind: PatchGroup` documents
-    /// (`-` reads standard input).
+    /// YAML file(s) with `kind: Baseline`, `PatchGroup`, `Window`,
+    /// `TaggingRule` or `Governance` documents (`-` reads standard input).
     #[arg(short = 'f', long = "file", required = true)]
     files: Vec<PathBuf>,
     /// Show the diff and stop.
@@ -44,10 +46,8 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let session = Session::open()?;
-    let client = &session.client;
-    let baselines = session.check(client.baselines().await, "cannot list baselines")?;
-    let groups = session.check(client.patch_groups().await, "cannot list patch groups")?;
-    let plan = plan::plan(&manifest, &CurrentState::new(baselines, groups));
+    let current = current_state(&session, &manifest).await?;
+    let plan = plan::plan(&manifest, &current);
     print_plan(&plan);
     let changes = plan.count(Change::Create) + plan.count(Change::Update);
     if changes == 0 {
@@ -64,6 +64,31 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode> {
     }
     execute(&session, &plan).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's objects of the kinds the files name (a file of baselines
+/// needs no window read, nor the role to read them).
+async fn current_state(session: &Session, manifest: &Manifest) -> Result<CurrentState> {
+    let client = &session.client;
+    let baselines = session.check(client.baselines().await, "cannot list baselines")?;
+    let groups = session.check(client.patch_groups().await, "cannot list patch groups")?;
+    let mut current = CurrentState::new(baselines, groups);
+    if !manifest.windows.is_empty() {
+        let windows = session.check(client.windows().await, "cannot list windows")?;
+        current = current.with_windows(windows.into_iter().map(|view| view.window));
+    }
+    if !manifest.tagging_rules.is_empty() {
+        let rules = session.check(client.tagging_rules().await, "cannot list tagging rules")?;
+        current = current.with_tagging_rules(rules.into_iter().map(|view| view.rule));
+    }
+    if manifest.governance.is_some() {
+        let settings = session.check(
+            client.governance().await,
+            "cannot read the governance settings",
+        )?;
+        current = current.with_governance(settings);
+    }
+    Ok(current)
 }
 
 fn read_manifest(files: &[PathBuf]) -> Result<Manifest> {
@@ -154,27 +179,68 @@ async fn execute(session: &Session, plan: &Plan) -> Result<()> {
         bar.set_message(object.label.clone());
         let client = &session.client;
         let doing = format!("cannot apply {}", object.label);
-        let outcome = match &object.put {
-            Put::Baseline(request) => session.check(client.put_baseline(request).await, doing)?,
-            Put::PatchGroup(group) => session.check(client.put_patch_group(group).await, doing)?,
-        };
         let verb = match object.change {
             Change::Create => "created",
             _ => "updated",
         };
-        let line = if outcome.changed {
-            format!(
-                "{}: {verb} (version {}, {} node(s) re-evaluated)",
-                object.label, outcome.version, outcome.reevaluated_nodes
-            )
-        } else {
-            format!("{}: unchanged on the server", object.label)
+        let label = &object.label;
+        let lines = match &object.put {
+            Put::Baseline(request) => {
+                let outcome = session.check(client.put_baseline(request).await, doing)?;
+                vec![policy_line(label, verb, &outcome)]
+            }
+            Put::PatchGroup(group) => {
+                let outcome = session.check(client.put_patch_group(group).await, doing)?;
+                vec![policy_line(label, verb, &outcome)]
+            }
+            Put::TaggingRule(rule) => {
+                let view = session.check(client.put_tagging_rule(rule).await, doing)?;
+                vec![format!(
+                    "{label}: {verb} ({} matching node(s))",
+                    view.matching_nodes
+                )]
+            }
+            Put::Window(window) => {
+                let outcome = session.check(client.put_window(window).await, doing)?;
+                let mut lines = vec![if outcome.changed {
+                    format!("{label}: {verb} (version {})", outcome.version)
+                } else {
+                    format!("{label}: unchanged on the server")
+                }];
+                lines.extend(
+                    outcome
+                        .warnings
+                        .iter()
+                        .map(|warning| format!("{label}: warning: {warning}")),
+                );
+                lines
+            }
+            Put::Governance(settings) => {
+                session.check(client.put_governance(settings).await, doing)?;
+                vec![format!("{label}: {verb}")]
+            }
         };
-        bar.suspend(|| outln!("{line}"));
+        bar.suspend(|| {
+            for line in &lines {
+                outln!("{line}");
+            }
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// What a baseline or patch group PUT did.
+fn policy_line(label: &str, verb: &str, outcome: &PutOutcome) -> String {
+    if outcome.changed {
+        format!(
+            "{label}: {verb} (version {}, {} node(s) re-evaluated)",
+            outcome.version, outcome.reevaluated_nodes
+        )
+    } else {
+        format!("{label}: unchanged on the server")
+    }
 }
 
 #[cfg(test)]

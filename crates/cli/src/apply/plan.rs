@@ -6,22 +6,29 @@
 use std::collections::BTreeMap;
 
 use patchline_api::baselines::{BaselineView, PutBaselineRequest};
+use patchline_api::governance::GovernanceSettings;
 use patchline_api::groups::PatchGroup;
+use patchline_api::windows::WindowSpec;
 use patchline_core::baseline::{
     ApprovalRule, ApprovedPatches, Baseline, ComplianceLevel, RejectedPatches,
 };
 use patchline_core::compliance::ComplianceStatus;
+use patchline_core::orchestration::TaggingRule;
 use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value};
 use similar::TextDiff;
 
 use super::manifest::Manifest;
 
-/// The server's objects, by name.
+/// The server's objects, by name. Windows, tagging rules and governance are
+/// only fetched when the files have such documents.
 #[derive(Debug, Clone, Default)]
 pub struct CurrentState {
     pub baselines: BTreeMap<String, BaselineView>,
     pub patch_groups: BTreeMap<String, PatchGroup>,
+    pub windows: BTreeMap<String, WindowSpec>,
+    pub tagging_rules: BTreeMap<String, TaggingRule>,
+    pub governance: GovernanceSettings,
 }
 
 impl CurrentState {
@@ -35,7 +42,29 @@ impl CurrentState {
                 .into_iter()
                 .map(|group| (group.name.clone(), group))
                 .collect(),
+            ..CurrentState::default()
         }
+    }
+
+    pub fn with_windows(mut self, windows: impl IntoIterator<Item = WindowSpec>) -> Self {
+        self.windows = windows
+            .into_iter()
+            .map(|window| (window.name.clone(), window))
+            .collect();
+        self
+    }
+
+    pub fn with_tagging_rules(mut self, rules: impl IntoIterator<Item = TaggingRule>) -> Self {
+        self.tagging_rules = rules
+            .into_iter()
+            .map(|rule| (rule.name.clone(), rule))
+            .collect();
+        self
+    }
+
+    pub fn with_governance(mut self, settings: GovernanceSettings) -> Self {
+        self.governance = settings;
+        self
     }
 }
 
@@ -61,11 +90,15 @@ impl Change {
 pub enum Put {
     Baseline(PutBaselineRequest),
     PatchGroup(PatchGroup),
+    TaggingRule(TaggingRule),
+    Window(WindowSpec),
+    Governance(GovernanceSettings),
 }
 
 #[derive(Debug, Clone)]
 pub struct PlannedObject {
-    /// `baseline/prod-debian`, `patch-group/web`.
+    /// `baseline/prod-debian`, `patch-group/web`, `window/prod-zone-a`,
+    /// `tagging-rule/web-hosts`, `governance`.
     pub label: String,
     pub change: Change,
     /// Unified diff from the server's YAML to the file's; empty when
@@ -76,8 +109,9 @@ pub struct PlannedObject {
 
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// Baselines first, then patch groups (groups name baselines), each in
-    /// file order.
+    /// Baselines first, then patch groups (groups name baselines), tagging
+    /// rules, windows (a task may name a baseline) and governance (it names
+    /// a window and a group), each in file order.
     pub objects: Vec<PlannedObject>,
 }
 
@@ -159,7 +193,66 @@ pub fn plan(manifest: &Manifest, current: &CurrentState) -> Plan {
             put: Put::PatchGroup(group.clone()),
         });
     }
+    for desired in &manifest.tagging_rules {
+        let rule = &desired.rule;
+        let existing = current.tagging_rules.get(&rule.name);
+        objects.push(planned(
+            format!("tagging-rule/{}", rule.name),
+            existing.map(|existing| (existing == rule, yaml_document("TaggingRule", existing))),
+            yaml_document("TaggingRule", rule),
+            Put::TaggingRule(rule.clone()),
+        ));
+    }
+    for desired in &manifest.windows {
+        let mut window = desired.window.clone();
+        let existing = current.windows.get(&window.name);
+        // Not saying is keeping: the server sets the owner of a window an
+        // app-team operator writes, and the file need not repeat it.
+        if window.owner.is_none() {
+            window.owner = existing.and_then(|existing| existing.owner.clone());
+        }
+        objects.push(planned(
+            format!("window/{}", window.name),
+            existing.map(|existing| (existing == &window, yaml_document("Window", existing))),
+            yaml_document("Window", &window),
+            Put::Window(window),
+        ));
+    }
+    if let Some(desired) = &manifest.governance {
+        // Governance always exists on the server: never a creation.
+        let existing = &current.governance;
+        objects.push(planned(
+            "governance".to_string(),
+            Some((
+                existing == &desired.settings,
+                yaml_document("Governance", existing),
+            )),
+            yaml_document("Governance", &desired.settings),
+            Put::Governance(desired.settings.clone()),
+        ));
+    }
     Plan { objects }
+}
+
+/// An object compared with the server's: `existing` is whether it is the
+/// same and the server's text, `None` when the server has none.
+fn planned(
+    label: String,
+    existing: Option<(bool, String)>,
+    new_text: String,
+    put: Put,
+) -> PlannedObject {
+    let (change, old_text) = match existing {
+        None => (Change::Create, String::new()),
+        Some((true, old_text)) => (Change::Unchanged, old_text),
+        Some((false, old_text)) => (Change::Update, old_text),
+    };
+    PlannedObject {
+        diff: diff_text(change, &label, &old_text, &new_text),
+        label,
+        change,
+        put,
+    }
 }
 
 fn diff_text(change: Change, label: &str, old: &str, new: &str) -> String {
@@ -233,6 +326,47 @@ pub fn group_yaml(group: &PatchGroup) -> String {
         document.extend(fields);
     }
     serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+/// The manifest form of a window, tagging rule or governance document:
+/// `kind` first, then the fields without the empty ones (descriptions,
+/// target lists, maps), which all have serde defaults, so the text reads
+/// like a hand-written file and parses back to the same value.
+pub fn yaml_document<T: Serialize>(kind: &str, value: &T) -> String {
+    let mut document = Mapping::new();
+    document.insert("kind".into(), kind.into());
+    if let Ok(Value::Mapping(fields)) = serde_yaml_ng::to_value(value) {
+        let mut fields = Value::Mapping(fields);
+        prune_empty(&mut fields);
+        if let Value::Mapping(fields) = fields {
+            document.extend(fields);
+        }
+    }
+    serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+/// Removes, in every mapping, the entries whose value is an empty string,
+/// sequence or mapping (after pruning inside it).
+fn prune_empty(value: &mut Value) {
+    match value {
+        Value::Mapping(mapping) => {
+            for (_, inner) in mapping.iter_mut() {
+                prune_empty(inner);
+            }
+            mapping.retain(|_, inner| !is_empty_value(inner));
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
+    }
+}
+
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.is_empty(),
+        Value::Sequence(items) => items.is_empty(),
+        Value::Mapping(mapping) => mapping.is_empty(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +514,111 @@ approval-rules:
         );
     }
 
+    const WINDOW_FILE: &str = "\
+kind: TaggingRule
+name: web
+when: {hostname: web-*}
+set: {Application: web}
+---
+kind: Window
+name: prod-zone-a
+schedule: cron(0 0 2 ? * SUN)
+duration_hours: 5
+cutoff_hours: 1
+targets: {tags: {Zone: [zone-a]}}
+tasks:
+  - name: install
+    action: {kind: patch, operation: install}
+    max_concurrency: 10%
+---
+kind: Governance
+default_window: prod-zone-a
+";
+
+    #[test]
+    fn windows_rules_and_governance_come_after_policy() {
+        let desired = manifest(&format!("{WINDOW_FILE}---\n{FILE}"));
+        let plan = plan(&desired, &CurrentState::default());
+        let labels: Vec<_> = plan.objects.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "baseline/prod",
+                "patch-group/web",
+                "tagging-rule/web",
+                "window/prod-zone-a",
+                "governance"
+            ]
+        );
+        // Governance always exists: an update from the empty settings.
+        assert_eq!(plan.objects[4].change, Change::Update);
+        assert!(
+            plan.objects[4]
+                .diff
+                .contains("+default_window: prod-zone-a"),
+            "{}",
+            plan.objects[4].diff
+        );
+        let window_diff = &plan.objects[3].diff;
+        assert!(
+            window_diff.contains("+kind: Window")
+                && window_diff.contains("+  max_concurrency: 10%"),
+            "{window_diff}"
+        );
+        assert!(!window_diff.contains("description"), "{window_diff}");
+    }
+
+    #[test]
+    fn a_window_as_stored_is_unchanged_and_its_owner_is_kept() {
+        let desired = manifest(WINDOW_FILE);
+        let mut stored = desired.windows[0].window.clone();
+        stored.owner = Some(patchline_api::auth::TagScope {
+            key: "Application".into(),
+            value: "payments".into(),
+        });
+        let current = CurrentState::default()
+            .with_windows([stored.clone()])
+            .with_tagging_rules([desired.tagging_rules[0].rule.clone()])
+            .with_governance(desired.governance.clone().unwrap().settings);
+        let plan = plan(&desired, &current);
+        assert_eq!(plan.changes().count(), 0, "{:?}", plan.summary());
+        match &plan.objects[1].put {
+            Put::Window(window) => assert_eq!(window.owner, stored.owner),
+            _ => panic!("the window is second"),
+        }
+
+        let longer = manifest(&WINDOW_FILE.replace("duration_hours: 5", "duration_hours: 6"));
+        let plan = super::plan(&longer, &current);
+        assert_eq!(plan.count(Change::Update), 1);
+        let diff = &plan.objects[1].diff;
+        assert!(
+            diff.contains("-duration_hours: 5") && diff.contains("+duration_hours: 6"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn window_documents_parse_back_to_the_same_window() {
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let text = std::fs::read_to_string(examples.join("windows.yaml")).unwrap();
+        let desired = manifest(&text);
+        for window in &desired.windows {
+            let document = yaml_document("Window", &window.window);
+            assert_eq!(
+                manifest(&document).windows[0].window,
+                window.window,
+                "{document}"
+            );
+        }
+        let settings = &desired.governance.as_ref().unwrap().settings;
+        let document = yaml_document("Governance", settings);
+        assert_eq!(
+            &manifest(&document).governance.unwrap().settings,
+            settings,
+            "{document}"
+        );
+    }
+
     #[test]
     fn an_unstated_default_flag_keeps_the_servers() {
         let desired = manifest(FILE);
@@ -391,7 +630,7 @@ approval-rules:
         assert_eq!(plan.objects[0].change, Change::Unchanged);
         match &plan.objects[0].put {
             Put::Baseline(request) => assert!(request.default_for_family),
-            Put::PatchGroup(_) => panic!("baselines come first"),
+            _ => panic!("baselines come first"),
         }
         // Saying false is a change.
         let explicit = manifest(&FILE.replace(
