@@ -199,6 +199,21 @@ mod tests {
             ][..],
             &["server", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
             &[
+                "server",
+                "--max-windows",
+                "3",
+                "--max-tasks-per-window",
+                "4",
+                "--max-concurrency-per-task",
+                "5",
+                "--max-concurrent-executions",
+                "2",
+                "--scheduler-interval",
+                "1",
+                "--execution-retention-days",
+                "0",
+            ],
+            &[
                 "login",
                 "--server",
                 "https://h:8443",
@@ -328,6 +343,8 @@ mod tests {
     fn bad_invocations_are_refused() {
         for args in [
             &["server", "--tls-cert", "c.pem"][..],
+            &["server", "--max-windows", "0"],
+            &["server", "--scheduler-interval", "0"],
             &["nodes", "list", "--tag", "no-equals-sign"],
             &["compliance", "summary", "--by", "colour"],
             &["users", "create", "bob", "--role", "root"],

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use patchline_core::orchestration::Quotas;
 use patchline_server::config::{LogFormat, ServerConfig, TlsSource};
 use patchline_server::tls::GeneratedPaths;
 
@@ -41,6 +42,42 @@ pub struct ServerArgs {
     /// How often agents check in, in seconds.
     #[arg(long, default_value_t = 300)]
     checkin_interval: u64,
+    /// Most maintenance windows that may be defined.
+    #[arg(long, default_value_t = Quotas::default().max_windows, value_parser = at_least_one)]
+    max_windows: usize,
+    /// Most tasks in one window.
+    #[arg(long, default_value_t = Quotas::default().max_tasks_per_window, value_parser = at_least_one)]
+    max_tasks_per_window: usize,
+    /// Highest max-concurrency a task may resolve to.
+    #[arg(long, default_value_t = Quotas::default().max_concurrency_per_task, value_parser = at_least_one)]
+    max_concurrency_per_task: usize,
+    /// Window executions running at once; more wait their turn.
+    #[arg(long, default_value_t = Quotas::default().max_concurrent_executions, value_parser = at_least_one)]
+    max_concurrent_executions: usize,
+    /// How often the scheduler opens windows and releases work, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = at_least_one_second)]
+    scheduler_interval: u64,
+    /// Days finished executions are kept (0: forever).
+    #[arg(long, default_value_t = 30)]
+    execution_retention_days: u64,
+}
+
+/// Quotas of zero would refuse everything: say so at start-up.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(value) => Ok(value),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A zero interval would mean the scheduler never runs on its own.
+fn at_least_one_second(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second".into()),
+        Ok(value) => Ok(value),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 impl ServerArgs {
@@ -53,6 +90,15 @@ impl ServerArgs {
         config.database_url = self.database.clone();
         config.log_format = self.log_format;
         config.checkin_interval = Duration::from_secs(self.checkin_interval);
+        config.quotas = Quotas {
+            max_windows: self.max_windows,
+            max_tasks_per_window: self.max_tasks_per_window,
+            max_concurrency_per_task: self.max_concurrency_per_task,
+            max_concurrent_executions: self.max_concurrent_executions,
+        };
+        config.scheduler_interval = Duration::from_secs(self.scheduler_interval);
+        config.execution_retention = (self.execution_retention_days > 0)
+            .then(|| Duration::from_secs(self.execution_retention_days.saturating_mul(24 * 3600)));
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             config.tls = TlsSource::Files {
                 cert: crate::session::absolute(cert)?,
@@ -116,4 +162,57 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .mode(0o700)
         .create(path)
         .with_context(|| format!("cannot create {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn config(args: &[&str]) -> ServerConfig {
+        let argv = std::iter::once("server").chain(args.iter().copied());
+        Wrapper::try_parse_from(argv).unwrap().args.config().unwrap()
+    }
+
+    #[test]
+    fn quota_and_scheduler_flags_reach_the_configuration() {
+        let defaults = config(&[]);
+        assert_eq!(defaults.quotas, Quotas::default());
+        assert_eq!(defaults.scheduler_interval, Duration::from_secs(5));
+        assert_eq!(
+            defaults.execution_retention,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
+        let set = config(&[
+            "--max-windows",
+            "3",
+            "--max-tasks-per-window",
+            "4",
+            "--max-concurrency-per-task",
+            "5",
+            "--max-concurrent-executions",
+            "2",
+            "--scheduler-interval",
+            "1",
+            "--execution-retention-days",
+            "0",
+        ]);
+        assert_eq!(
+            set.quotas,
+            Quotas {
+                max_windows: 3,
+                max_tasks_per_window: 4,
+                max_concurrency_per_task: 5,
+                max_concurrent_executions: 2,
+            }
+        );
+        assert_eq!(set.scheduler_interval, Duration::from_secs(1));
+        assert_eq!(set.execution_retention, None);
+    }
 }
