@@ -1,5 +1,6 @@
 //! The state every handler shares: the store, the compliance engine, the
-//! configuration and the metrics, and the two engine calls handlers make.
+//! orchestrator and its clock, the configuration and the metrics, and the
+//! two engine calls handlers make.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +11,8 @@ use patchline_api::nodes::NodeComplianceSummary;
 use crate::compliance::ComplianceEngine;
 use crate::config::ServerConfig;
 use crate::http::error::ApiError;
+use crate::orchestrator::clock::{SharedClock, SystemClock};
+use crate::orchestrator::{Orchestrator, OrchestratorSettings};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -26,15 +29,37 @@ pub struct AppState {
     pub engine: ComplianceEngine,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// The orchestrator's time (a manual clock in tests).
+    pub clock: SharedClock,
+    pub orchestrator: Orchestrator,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig) -> AppState {
+        AppState::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// The state with the orchestrator running on `clock`.
+    pub fn with_clock(store: Store, config: ServerConfig, clock: SharedClock) -> AppState {
+        let engine = ComplianceEngine::new(store.clone());
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            engine.clone(),
+            Arc::clone(&clock),
+            OrchestratorSettings {
+                quotas: config.quotas,
+                scheduler_interval: config.scheduler_interval,
+                checkin_interval: config.checkin_interval,
+                history_retention: config.execution_retention,
+            },
+        );
         AppState {
-            engine: ComplianceEngine::new(store.clone()),
+            engine,
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            clock,
+            orchestrator,
         }
     }
 

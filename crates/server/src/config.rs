@@ -66,6 +66,12 @@ pub struct ServerConfig {
     /// Limits on windows, tasks and executions; a request beyond one is
     /// refused with a message naming it, never truncated.
     pub quotas: Quotas,
+    /// How often the orchestrator runs a scheduling round (it also runs
+    /// one right after a check-in reported results); zero: never on its
+    /// own (tests drive rounds with `Orchestrator::tick`).
+    pub scheduler_interval: Duration,
+    /// How long finished executions are kept; `None`: forever.
+    pub execution_retention: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -89,6 +95,8 @@ impl ServerConfig {
                 .filter(|password| !password.is_empty()),
             session_ttl: Duration::from_secs(12 * 3600),
             quotas: Quotas::default(),
+            scheduler_interval: Duration::from_secs(5),
+            execution_retention: Some(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct RunningServer {
     pub shutdown: ShutdownHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     daily_reevaluation: tokio::task::JoinHandle<()>,
+    /// The orchestrator's background rounds (none when the interval is 0).
+    scheduler: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running server.
@@ -78,6 +80,15 @@ impl RunningServer {
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.task.await;
         self.daily_reevaluation.abort();
+        if let Some(scheduler) = self.scheduler {
+            scheduler.abort();
+            // Whatever round was running is rolled back; the leases are
+            // handed back so another server takes over at once.
+            let _ = scheduler.await;
+        }
+        if let Err(error) = self.state.orchestrator.release_leases().await {
+            tracing::warn!(%error, "could not release the execution leases");
+        }
         served
             .context("the server task failed")?
             .context("the server stopped with an error")
@@ -88,11 +99,34 @@ impl RunningServer {
         self.shutdown.shutdown(Duration::from_secs(10));
         self.wait().await
     }
+
+    /// Stops at once, like a crash: connections are dropped, the
+    /// background tasks aborted, and nothing is handed back (the
+    /// executions' leases run out on their own). For restart tests.
+    pub async fn abort(self) {
+        self.shutdown.handle.shutdown();
+        self.task.abort();
+        self.daily_reevaluation.abort();
+        if let Some(scheduler) = self.scheduler {
+            scheduler.abort();
+            let _ = scheduler.await;
+        }
+        let _ = self.task.await;
+    }
 }
 
 /// Opens the store (migrating it), creates the first admin if needed,
 /// loads or generates the certificate and starts serving in the background.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    start_with_clock(config, std::sync::Arc::new(orchestrator::clock::SystemClock)).await
+}
+
+/// [`start`] with the orchestrator on `clock` (tests pass a
+/// [`orchestrator::clock::ManualClock`] to run windows on simulated time).
+pub async fn start_with_clock(
+    config: ServerConfig,
+    clock: orchestrator::clock::SharedClock,
+) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -126,13 +160,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let state = AppState::new(store, config);
+    let state = AppState::with_clock(store, config, clock);
     // Compliance may be stale: baselines can have changed, or a day passed,
     // while the server was down.
     if let Err(error) = state.reevaluate_fleet(jiff::Timestamp::now()).await {
         tracing::error!(%error, "the start-up compliance re-evaluation failed");
     }
     let daily_reevaluation = compliance::spawn_daily_reevaluation(state.engine.clone());
+    let scheduler = state.orchestrator.spawn_loop();
     let router = http::router(state.clone());
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(listener, rustls)?
@@ -148,6 +183,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         shutdown: ShutdownHandle { handle },
         task,
         daily_reevaluation,
+        scheduler,
     })
 }
 

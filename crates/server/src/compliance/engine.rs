@@ -225,6 +225,22 @@ impl ComplianceEngine {
         Ok(summaries.pop().flatten())
     }
 
+    /// The baseline a node of `family` whose `Patch Group` tag is
+    /// `patch_group` is evaluated against (the orchestrator installs
+    /// exactly what it approves); `None` when no baseline applies.
+    pub async fn baseline_for(
+        &self,
+        patch_group: Option<&str>,
+        family: OsFamily,
+    ) -> Result<Option<BaselineRecord>, ComplianceError> {
+        let policy = self.policy().await?;
+        Ok(policy
+            .catalog
+            .resolve(patch_group, family)
+            .and_then(|resolved| policy.baselines.get(resolved.baseline))
+            .cloned())
+    }
+
     /// Re-evaluates every node: after a baseline, patch group or `Patch
     /// Group` tag change, at start-up and after each UTC midnight. The cost
     /// grows with the distinct (inventory, baseline version, day) keys

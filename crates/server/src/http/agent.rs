@@ -3,7 +3,10 @@
 //! An unknown hash without a body answers `inventory-required` and records
 //! nothing; a body whose recomputed hash differs from the announced one is a
 //! 400 and stores nothing. The node is always the credential's: the body has
-//! no node id (an extra field is refused as unknown).
+//! no node id (an extra field is refused as unknown). An accepted check-in
+//! also records the results of the node's work and hands it its queued
+//! work ([`crate::orchestrator::dispatch`]); a node with work in flight is
+//! told to check in again within seconds.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +16,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::NodePrincipal;
+use crate::orchestrator::BUSY_CHECKIN_INTERVAL;
 use crate::store::StoreError;
 use crate::store::records::CheckinRecord;
+
+/// The check-in interval of a node with work in flight.
+const BUSY_CHECKIN_SECONDS: u32 = BUSY_CHECKIN_INTERVAL.as_secs() as u32;
 
 /// Facts every node must report.
 pub fn check_facts(facts: &NodeFacts) -> Result<(), ApiError> {
@@ -99,12 +106,24 @@ pub async fn checkin(
     if !request.results.is_empty() {
         tracing::info!(node = %node.id, results = request.results.len(), "work results reported");
     }
+    // Results are recorded and queued work handed over before the
+    // compliance evaluation, which a failure of cannot undo either.
+    let dispatched = state
+        .orchestrator
+        .checkin(&node.id, &request.results)
+        .await
+        .map_err(|error| ApiError::internal("the work dispatch (the check-in is saved)", &error))?;
     let compliance = state.evaluate_node(&node.id, now).await;
     state.metrics.record_checkin("accepted");
+    let mut checkin_interval_seconds = state.config.checkin_interval_seconds();
+    if dispatched.busy {
+        // Work in flight: come back soon with its result, or for the next.
+        checkin_interval_seconds = checkin_interval_seconds.min(BUSY_CHECKIN_SECONDS);
+    }
     Ok(Json(CheckinResponse {
         status: CheckinStatus::Accepted,
-        checkin_interval_seconds: state.config.checkin_interval_seconds(),
+        checkin_interval_seconds,
         compliance,
-        work: Vec::new(),
+        work: dispatched.work,
     }))
 }

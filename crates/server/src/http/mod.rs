@@ -5,6 +5,7 @@ pub mod agent;
 pub mod compliance;
 pub mod enrolment;
 pub mod error;
+pub mod executions;
 pub mod extract;
 pub mod nodes;
 pub mod openapi;
@@ -68,6 +69,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(policy::delete_patch_group),
         )
         .route(routes::AUDIT, get(ops::audit))
+        .route(routes::EXECUTIONS, get(executions::list_executions))
+        .route(routes::EXECUTION, get(executions::get_execution))
+        .route(routes::EXECUTION_CANCEL, post(executions::cancel_execution))
+        .route(routes::PATCH_NOW, post(executions::patch_now))
         .merge(compliance::routes());
     api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -41,6 +41,11 @@ use utoipa::openapi::{ArrayBuilder, Content, Ref, Required, ResponseBuilder};
         patchline_api::checkin::CheckinResponse,
         patchline_api::checkin::Inventory,
         patchline_api::checkin::NodeFacts,
+        patchline_api::executions::ExecutionKind,
+        patchline_api::executions::ExecutionView,
+        patchline_api::executions::TaskExecutionView,
+        patchline_api::executions::InvocationView,
+        patchline_api::executions::PatchNowRequest,
         patchline_api::nodes::NodeView,
         patchline_api::nodes::SetTagsRequest,
         patchline_api::nodes::NodeComplianceSummary,
@@ -395,6 +400,38 @@ const ROUTES: &[RouteDoc] = &[
         None,
         Many("AuditEntry"),
     ),
+    doc(
+        Get,
+        routes::EXECUTIONS,
+        "executions",
+        "Window and Patch Now executions, newest first, with task counts",
+        None,
+        Many("ExecutionView"),
+    ),
+    doc(
+        Get,
+        routes::EXECUTION,
+        "executions",
+        "One execution with every invocation (status, bounded output, timings)",
+        None,
+        One("ExecutionView"),
+    ),
+    doc(
+        Post,
+        routes::EXECUTION_CANCEL,
+        "executions",
+        "Cancel an execution: pending and queued invocations are cancelled, running ones finish",
+        None,
+        One("ExecutionView"),
+    ),
+    doc(
+        Post,
+        routes::PATCH_NOW,
+        "executions",
+        "Install on chosen nodes now (snapshot first unless waived with a reason; 409 at the concurrent-executions quota)",
+        Some("PatchNowRequest"),
+        Created("ExecutionView"),
+    ),
 ];
 
 const FORMAT: (&str, &str) = ("format", "`json` (default) or `csv`");
@@ -407,6 +444,10 @@ const BY: (&str, &str) = (
 fn query_parameters(path: &str) -> &'static [(&'static str, &'static str)] {
     match path {
         routes::NODES => &[("tag", "`Key=Value`: only nodes with this tag")],
+        routes::EXECUTIONS => &[
+            ("window", "only this window's executions"),
+            ("limit", "at most this many (50 by default, 1000 at most)"),
+        ],
         routes::COMPLIANCE_SUMMARY => &[BY, FORMAT],
         routes::COMPLIANCE_NODES => &[
             ("status", "compliant, non-compliant or unreported"),

@@ -13,6 +13,7 @@ pub mod audit;
 mod baselines;
 pub mod compliance;
 mod enrolment;
+pub mod executions;
 pub mod fleet_view;
 pub mod governance;
 mod inventories;
