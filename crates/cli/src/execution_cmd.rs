@@ -75,8 +75,15 @@ pub async fn run(command: ExecutionsCommand) -> Result<ExitCode> {
             )?;
             if json.json {
                 outln!("{}", serde_json::to_string_pretty(&execution)?);
-            } else {
+            } else if execution.status.is_terminal() {
                 outln!("Execution {}: {}", execution.id, execution.status);
+            } else {
+                // The scheduler ends it at its next round.
+                outln!(
+                    "Execution {}: cancelling (pending and queued invocations are cancelled; \
+                     those in progress finish)",
+                    execution.id
+                );
             }
         }
     }
