@@ -121,12 +121,18 @@ impl<'a> Step<'a> {
                     );
                     self.set(index, InvocationStatus::TimedOut, Some(detail), None);
                 }
-                InvocationStatus::Queued if window_ended => self.set(
-                    index,
-                    InvocationStatus::Cancelled,
-                    Some("the window ended before the node collected it".into()),
-                    None,
-                ),
+                InvocationStatus::Queued if window_ended => {
+                    let detail = "the window ended before the node collected it";
+                    self.task_notes
+                        .entry(invocation.task_index)
+                        .or_insert_with(|| format!("window ended: {detail}"));
+                    self.set(
+                        index,
+                        InvocationStatus::Cancelled,
+                        Some(detail.into()),
+                        None,
+                    );
+                }
                 InvocationStatus::Queued if past_deadline => self.set(
                     index,
                     InvocationStatus::TimedOut,
