@@ -70,18 +70,8 @@ enum Command {
         /// Reboot when the install leaves a reboot pending, or never.
         #[arg(long, value_enum, default_value = "reboot-if-needed")]
         reboot: RebootOption,
-        /// Command (sh -c) that reboots; default `shutdown -r now` on `/`.
-        #[arg(long)]
-        reboot_command: Option<String>,
-        /// Command (sh -c) run before the install; failure aborts it.
-        #[arg(long)]
-        pre_patch: Option<String>,
-        /// Command (sh -c) run after the install.
-        #[arg(long)]
-        post_patch: Option<String>,
-        /// Snapshot/backup command (sh -c) run first; failure aborts.
-        #[arg(long)]
-        snapshot: Option<String>,
+        #[command(flatten)]
+        hooks: HookArgs,
         /// Time limit of each hook, in seconds.
         #[arg(long, default_value_t = 600)]
         hook_timeout: u64,
@@ -124,10 +114,59 @@ enum Command {
         /// Enrol if needed, check in once (running any work handed out) and exit.
         #[arg(long)]
         once: bool,
-        /// Never run install work, only scans.
+        /// Never run install, command or snapshot work, only scans.
         #[arg(long)]
         scan_only: bool,
+        /// Run `command` work from the server (any shell command, as the
+        /// agent's user), and snapshot work that names its own command.
+        #[arg(long)]
+        allow_commands: bool,
+        #[command(flatten)]
+        hooks: HookArgs,
     },
+}
+
+/// The operator's hooks, each a `sh -c` command with `PATCHLINE_ROOT` and
+/// `PATCHLINE_PHASE` set; shared by `install` and `run`.
+#[derive(clap::Args)]
+struct HookArgs {
+    /// Snapshot/backup command: run first by `install` (failure aborts
+    /// it); in `run`, by snapshot work that names no command.
+    #[arg(long = "snapshot-hook", visible_alias = "snapshot", value_name = "CMD")]
+    snapshot: Option<String>,
+    /// Command run before the install; failure aborts it.
+    #[arg(
+        long = "pre-patch-hook",
+        visible_alias = "pre-patch",
+        value_name = "CMD"
+    )]
+    pre_patch: Option<String>,
+    /// Command run after the install, whatever its outcome.
+    #[arg(
+        long = "post-patch-hook",
+        visible_alias = "post-patch",
+        value_name = "CMD"
+    )]
+    post_patch: Option<String>,
+    /// Command that reboots when the install leaves a reboot pending;
+    /// `shutdown -r +1` on `/` when absent.
+    #[arg(
+        long = "reboot-hook",
+        visible_alias = "reboot-command",
+        value_name = "CMD"
+    )]
+    reboot_hook: Option<String>,
+}
+
+impl From<HookArgs> for Hooks {
+    fn from(args: HookArgs) -> Hooks {
+        Hooks {
+            snapshot: args.snapshot,
+            pre_patch: args.pre_patch,
+            post_patch: args.post_patch,
+            reboot: args.reboot_hook,
+        }
+    }
 }
 
 const ENROL_SECRET_ENV: &str = "PATCHLINE_ENROL_SECRET";
@@ -199,10 +238,7 @@ fn run() -> Result<ExitCode> {
             baseline,
             override_list,
             reboot,
-            reboot_command,
-            pre_patch,
-            post_patch,
-            snapshot,
+            hooks,
             hook_timeout,
             refresh,
             at,
@@ -221,12 +257,7 @@ fn run() -> Result<ExitCode> {
                 now: at.unwrap_or_else(Timestamp::now),
                 override_list,
                 reboot,
-                hooks: Hooks {
-                    snapshot,
-                    pre_patch,
-                    post_patch,
-                    reboot: reboot_command,
-                },
+                hooks: hooks.into(),
                 hook_timeout: Duration::from_secs(hook_timeout),
                 refresh: refresh.map(Duration::from_secs),
                 ..InstallOptions::default()
@@ -246,6 +277,8 @@ fn run() -> Result<ExitCode> {
             root,
             once,
             scan_only,
+            allow_commands,
+            hooks,
         } => {
             let ca_pem = std::fs::read(&ca_cert)
                 .with_context(|| format!("reading the CA certificate {}", ca_cert.display()))?;
@@ -262,6 +295,8 @@ fn run() -> Result<ExitCode> {
             config.tags = tags.into_iter().collect();
             config.root = root;
             config.scan_only = scan_only;
+            config.allow_commands = allow_commands;
+            config.hooks = hooks.into();
             run_server_mode(config, once)
         }
     }
@@ -371,4 +406,64 @@ fn refresh_metadata(root: &NodeRoot, timeout: Duration) -> Result<()> {
     let driver = driver::for_node(root, &facts.os, DriverTimeouts::default())?;
     driver.refresh(timeout)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_and_install_take_the_same_hooks() {
+        let cli = Cli::parse_from([
+            "patchline-agent",
+            "run",
+            "--server=https://s:1",
+            "--ca-cert=ca.pem",
+            "--state-dir=state",
+            "--allow-commands",
+            "--snapshot-hook=snap",
+            "--pre-patch-hook=pre",
+            "--post-patch-hook=post",
+            "--reboot-hook=boot",
+        ]);
+        let Command::Run {
+            allow_commands,
+            hooks,
+            ..
+        } = cli.command
+        else {
+            panic!("not run");
+        };
+        assert!(allow_commands);
+        let hooks = Hooks::from(hooks);
+        assert_eq!(
+            [
+                hooks.snapshot,
+                hooks.pre_patch,
+                hooks.post_patch,
+                hooks.reboot
+            ],
+            [Some("snap"), Some("pre"), Some("post"), Some("boot")].map(|h| h.map(String::from))
+        );
+        // `install` keeps its older spellings as aliases.
+        let cli = Cli::parse_from([
+            "patchline-agent",
+            "install",
+            "--snapshot=snap",
+            "--reboot-command=boot",
+        ]);
+        let Command::Install { hooks, .. } = cli.command else {
+            panic!("not install");
+        };
+        let hooks = Hooks::from(hooks);
+        assert_eq!(hooks.snapshot.as_deref(), Some("snap"));
+        assert_eq!(hooks.reboot.as_deref(), Some("boot"));
+    }
 }

@@ -2,9 +2,8 @@
 //! on a testkit root: newly published versions reach the next check-in's
 //! inventory; a broken repository makes the work fail with apt's own words.
 
-use std::time::Duration;
-
 use patchline_agent::NodeRoot;
+use patchline_agent::checkin::WorkSettings;
 use patchline_agent::checkin::snapshot;
 use patchline_agent::checkin::work::run_work;
 use patchline_api::checkin::{Work, WorkStatus};
@@ -64,7 +63,7 @@ fn refresh_work_lists_new_versions_and_reports_a_broken_repository() {
         id: "refresh-1".into(),
         refresh: true,
     };
-    let result = run_work(&node, &work, Duration::from_secs(300));
+    let result = run_work(&node, &work, &WorkSettings::default());
     assert_eq!(result.status, WorkStatus::Success, "{}", result.output);
     assert_eq!(result.id, "refresh-1");
     assert!(result.output.contains("apt-get"), "{}", result.output);
@@ -72,7 +71,7 @@ fn refresh_work_lists_new_versions_and_reports_a_broken_repository() {
 
     // A repository that no longer exists: apt fails the refresh.
     ok(std::fs::remove_dir_all(repo.dir()));
-    let failed = run_work(&node, &work, Duration::from_secs(300));
+    let failed = run_work(&node, &work, &WorkSettings::default());
     assert_eq!(failed.status, WorkStatus::Failed, "{}", failed.output);
     assert!(!failed.output.is_empty());
     assert!(failed.output.len() <= patchline_agent::checkin::work::OUTPUT_LIMIT);

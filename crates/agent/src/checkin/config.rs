@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::checkin::backoff::RetryPolicy;
+use crate::install::Hooks;
 
 /// An enrolment secret. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,8 +49,14 @@ pub struct AgentConfig {
     pub tags: BTreeMap<String, String>,
     /// The node root to scan (`/` for this host).
     pub root: PathBuf,
-    /// Never run install work (there is none yet; kept for the next issue).
+    /// Run scans only: install, command and snapshot work is refused.
     pub scan_only: bool,
+    /// Run `command` work (arbitrary shell from the server); off by default.
+    pub allow_commands: bool,
+    /// The operator's hooks: snapshot work runs `snapshot` when the task
+    /// gives no command; install work runs the pre-patch, post-patch and
+    /// reboot ones.
+    pub hooks: Hooks,
     /// Waits after transport failures and server errors.
     pub retry: RetryPolicy,
     /// Time limit of each HTTP request.
@@ -73,6 +80,8 @@ impl AgentConfig {
             tags: BTreeMap::new(),
             root: PathBuf::from("/"),
             scan_only: false,
+            allow_commands: false,
+            hooks: Hooks::default(),
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(60),
             refresh_timeout: Duration::from_secs(600),

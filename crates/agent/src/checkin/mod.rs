@@ -2,8 +2,10 @@
 //!
 //! Each round scans the root, sends facts and the inventory *hash*, and
 //! sends the inventory body only when the server answers
-//! `inventory-required`. Work returned by the server is run and reported at
-//! the next check-in, which then follows at once. Transport failures and
+//! `inventory-required`. Work returned by the server is run once per id
+//! (the work journal in the state directory remembers every id started)
+//! and reported at the next check-in, which then follows at once with a
+//! fresh scan. Transport failures and
 //! server errors (5xx) are retried with capped exponential backoff; a 401
 //! (node deleted or credential revoked) stops the agent with a clear error,
 //! since no retry can succeed.
@@ -14,6 +16,8 @@
 mod arch;
 pub mod backoff;
 mod config;
+pub mod journal;
+pub mod runner;
 mod session;
 pub mod snapshot;
 pub mod state;
@@ -21,6 +25,8 @@ pub mod work;
 
 pub use backoff::RetryPolicy;
 pub use config::{AgentConfig, EnrolSecret};
+pub use runner::WorkRunner;
 pub use session::{AgentError, CheckinOutcome, run, run_once, run_until, status_label};
-pub use snapshot::{NodeSnapshot, SnapshotError, snapshot};
+pub use snapshot::{NodeSnapshot, SnapshotError, snapshot, snapshot_with_failures};
 pub use state::{StateDir, StateError, StoredCredential};
+pub use work::WorkSettings;

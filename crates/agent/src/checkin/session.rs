@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use patchline_api::checkin::{CheckinRequest, CheckinStatus, InventoryHash, Work, WorkResult};
@@ -14,9 +15,10 @@ use tracing::{error, info, warn};
 
 use crate::checkin::backoff::{Backoff, jittered_interval};
 use crate::checkin::config::AgentConfig;
-use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot};
+use crate::checkin::runner::WorkRunner;
+use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot_with_failures};
 use crate::checkin::state::{StateDir, StateError, StoredCredential};
-use crate::checkin::work::run_work;
+use crate::checkin::work::WorkSettings;
 use crate::root::NodeRoot;
 
 /// Until the server says otherwise (the enrolment answer carries it).
@@ -130,8 +132,10 @@ struct Session {
     interval_seconds: u32,
     /// The scan enrolment just took, reused by the first check-in.
     fresh_snapshot: Option<NodeSnapshot>,
-    /// Results of finished work not yet accepted by the server.
-    pending_results: Vec<WorkResult>,
+    /// Runs work once per id; keeps results until the server accepted
+    /// them (in the state directory: they survive a restart). Shared with
+    /// the blocking task that runs the work.
+    runner: Arc<Mutex<WorkRunner>>,
 }
 
 impl Session {
@@ -155,6 +159,11 @@ impl Session {
             let node_client = client.with_bearer(stored.credential.clone());
             (stored, node_client)
         });
+        let runner = WorkRunner::open(
+            &state,
+            NodeRoot::new(&config.root),
+            WorkSettings::from_config(&config),
+        )?;
         Ok(Session {
             config,
             state,
@@ -162,7 +171,7 @@ impl Session {
             node,
             interval_seconds: DEFAULT_INTERVAL_SECONDS,
             fresh_snapshot: None,
-            pending_results: Vec::new(),
+            runner: Arc::new(Mutex::new(runner)),
         })
     }
 
@@ -239,13 +248,14 @@ impl Session {
             Some(snapshot) => snapshot,
             None => self.snapshot().await?,
         };
+        let results = lock(&self.runner).unreported();
         let mut request = CheckinRequest {
             facts: snapshot.facts,
             tags: self.config.tags.clone(),
             scanned_at: snapshot.scanned_at,
             inventory_hash: snapshot.inventory_hash.clone(),
             inventory: None,
-            results: self.pending_results.clone(),
+            results,
         };
         let rejected = |error: ClientError| self.checkin_error(&stored, error);
         let mut response = client.checkin(&request).await.map_err(rejected)?;
@@ -258,7 +268,13 @@ impl Session {
                 return Err(AgentError::InventoryLoop);
             }
         }
-        self.pending_results.clear();
+        let reported: Vec<String> = request.results.iter().map(|r| r.id.clone()).collect();
+        if !reported.is_empty()
+            && let Err(error) = lock(&self.runner).accepted(&reported)
+        {
+            // Only costs sending them once more.
+            warn!(error = %error, "cannot mark reported work results in the journal");
+        }
         self.interval_seconds = response.checkin_interval_seconds;
         let compliance = response.compliance.as_ref();
         info!(
@@ -292,30 +308,26 @@ impl Session {
         }
     }
 
-    /// Runs work items one after the other; their results go with the
-    /// next check-in.
+    /// Runs work items one after the other, each id at most once; their
+    /// results go with the next check-in.
     async fn run_work(&mut self, items: &[Work]) -> Result<Vec<WorkResult>, AgentError> {
-        let root = NodeRoot::new(&self.config.root);
+        let runner = Arc::clone(&self.runner);
         let items = items.to_vec();
-        let timeout = self.config.refresh_timeout;
-        let results = blocking("work", move || {
-            items
-                .iter()
-                .map(|item| run_work(&root, item, timeout))
-                .collect::<Vec<_>>()
-        })
-        .await?;
-        for result in &results {
-            info!(work = %result.id, status = ?result.status, "work finished");
-        }
-        self.pending_results.extend(results.iter().cloned());
-        Ok(results)
+        blocking("work", move || lock(&runner).run(&items)).await
     }
 
+    /// Scans the root; the inventory carries the last install's failures.
     async fn snapshot(&self) -> Result<NodeSnapshot, AgentError> {
         let root = NodeRoot::new(&self.config.root);
-        Ok(blocking("scan", move || snapshot(&root)).await??)
+        let failed = lock(&self.runner).install_failures().to_vec();
+        Ok(blocking("scan", move || snapshot_with_failures(&root, &failed)).await??)
     }
+}
+
+/// The runner, even after a panic in a task that held it: its journal is
+/// written through, so what it holds is never half-updated.
+fn lock(runner: &Mutex<WorkRunner>) -> MutexGuard<'_, WorkRunner> {
+    runner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Scans and package-manager runs block: off the async threads with them.
@@ -403,6 +415,7 @@ async fn run_loop(config: AgentConfig) -> Result<(), AgentError> {
         root = %config.root.display(),
         state_dir = %config.state_dir.display(),
         scan_only = config.scan_only,
+        allow_commands = config.allow_commands,
         "agent starting"
     );
     let mut backoff = Backoff::new(config.retry);

@@ -1,6 +1,9 @@
 //! One scan of the root in the shape a check-in carries: the node's facts
 //! and its inventory, hashed. The inventory holds no time and no baseline,
 //! so an unchanged root hashes the same and its body is not sent again.
+//! For the live host the facts carry its network addresses too.
+
+use std::net::IpAddr;
 
 use jiff::Timestamp;
 use patchline_api::checkin::{Inventory, InventoryHash, NodeFacts};
@@ -35,6 +38,15 @@ pub struct NodeSnapshot {
 
 /// Reads facts and inventory of the node at `root`.
 pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
+    snapshot_with_failures(root, &[])
+}
+
+/// [`snapshot`], with `failed` marks for the packages the last install
+/// failed to install (an evaluation then says `failed`, not `missing`).
+pub fn snapshot_with_failures(
+    root: &NodeRoot,
+    failed: &[PackageRef],
+) -> Result<NodeSnapshot, SnapshotError> {
     let root_name = || root.path().display().to_string();
     let scan_error = |source| SnapshotError::Scan {
         root: root_name(),
@@ -57,9 +69,7 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
         os: facts.os.clone(),
         installed: scanned.installed,
         updates: scanned.updates,
-        // Install results are recorded by the install work of a later
-        // issue; a scan alone knows of no failed install.
-        failed: Vec::new(),
+        failed: failed.to_vec(),
         pending_reboot: facts
             .reboot_required_packages
             .iter()
@@ -76,11 +86,38 @@ pub fn snapshot(root: &NodeRoot) -> Result<NodeSnapshot, SnapshotError> {
             kernel: facts.kernel,
             reboot_required: facts.reboot_required,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            addresses: if root.is_live_host() {
+                host_addresses()
+            } else {
+                Vec::new()
+            },
         },
         inventory,
         inventory_hash,
         scanned_at,
     })
+}
+
+/// The host's IP addresses, sorted, without loopback and link-local ones
+/// (every interface has a link-local address: it tells nothing of the
+/// network the node is on). None when the interfaces cannot be listed: the
+/// addresses only feed tagging rules, not worth failing a check-in for.
+fn host_addresses() -> Vec<IpAddr> {
+    let interfaces = match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot list the network interfaces");
+            return Vec::new();
+        }
+    };
+    let mut addresses: Vec<IpAddr> = interfaces
+        .iter()
+        .filter(|interface| !interface.is_loopback() && !interface.is_link_local())
+        .map(if_addrs::Interface::ip)
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// The name of a node without `etc/hostname`: the kernel's for the live
@@ -117,6 +154,16 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("os-release"), "{message}");
+    }
+
+    #[test]
+    fn host_addresses_are_sorted_and_never_loopback() {
+        for address in host_addresses() {
+            assert!(!address.is_loopback(), "{address}");
+        }
+        let mut sorted = host_addresses();
+        sorted.sort();
+        assert_eq!(host_addresses(), sorted);
     }
 
     #[test]

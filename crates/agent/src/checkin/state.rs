@@ -1,5 +1,6 @@
 //! The agent's state directory: the node credential the server issued at
-//! enrolment, kept in `credential.json` with mode 0600. A file that exists
+//! enrolment, kept in `credential.json` with mode 0600, and the work
+//! journal (see [`crate::checkin::journal`]). A credential file that exists
 //! but cannot be used is an error and is never overwritten: enrolling again
 //! over it would silently orphan the node the server knows.
 
@@ -13,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 /// The file name of the credential under the state directory.
 pub const CREDENTIAL_FILE: &str = "credential.json";
+/// Locked by the agent process that runs work with the directory.
+pub const LOCK_FILE: &str = "agent.lock";
 
 /// What enrolment gave this node. `Debug` never shows the credential.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,23 @@ pub enum StateError {
     Write { path: PathBuf, cause: io::Error },
     #[error("{path} already exists: refusing to overwrite a node credential")]
     AlreadyExists { path: PathBuf },
+    #[error(
+        "{path} is not a usable work journal: {reason}. It was left untouched; restore \
+         it, or remove it (the work it lists could then run a second time)"
+    )]
+    CorruptJournal { path: PathBuf, reason: String },
+    #[error(
+        "another patchline-agent process is using {path} (it holds {lock}): one agent \
+         per state directory, or work could be reported interrupted while it runs"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
+}
+
+/// Held while a process may run work with the state directory; released
+/// when dropped (or when the process dies, by the kernel).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: fs::File,
 }
 
 /// The directory the agent keeps its state in.
@@ -86,6 +106,31 @@ impl StateDir {
                 path: self.dir.clone(),
                 cause,
             })
+    }
+
+    /// Takes the directory's lock (creating the directory), or fails at
+    /// once when another process holds it.
+    pub fn lock(&self) -> Result<StateLock, StateError> {
+        self.prepare()?;
+        let lock = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock)
+            .map_err(|cause| StateError::Write {
+                path: lock.clone(),
+                cause,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+                path: self.dir.clone(),
+                lock,
+            }),
+            Err(fs::TryLockError::Error(cause)) => Err(StateError::Write { path: lock, cause }),
+        }
     }
 
     /// The stored credential; `None` when the node has not enrolled yet.
@@ -131,7 +176,7 @@ impl StateDir {
     /// Refuses to replace an existing file; the write is atomic, so a crash
     /// leaves either no credential or the whole one.
     pub fn store_credential(&self, stored: &StoredCredential) -> Result<(), StateError> {
-        self.write_atomically(stored, |temporary, path| {
+        self.write_atomically(CREDENTIAL_FILE, stored, |temporary, path| {
             // A hard link fails when the target exists, unlike a rename:
             // two agents racing on one directory cannot clobber each other.
             fs::hard_link(temporary, path).map_err(|cause| {
@@ -153,7 +198,17 @@ impl StateDir {
     /// server address, as `patchline up` does after a port change). Atomic:
     /// the old file stays whole until the new one takes its place.
     pub fn replace_credential(&self, stored: &StoredCredential) -> Result<(), StateError> {
-        self.write_atomically(stored, |temporary, path| {
+        self.replace_file(CREDENTIAL_FILE, stored)
+    }
+
+    /// Replaces `file` under the directory with `value` as JSON (mode
+    /// 0600), atomically: readers see the old file or the new one, whole.
+    pub(crate) fn replace_file(
+        &self,
+        file: &str,
+        value: &impl Serialize,
+    ) -> Result<(), StateError> {
+        self.write_atomically(file, value, |temporary, path| {
             fs::rename(temporary, path).map_err(|cause| StateError::Write {
                 path: path.to_path_buf(),
                 cause,
@@ -161,18 +216,17 @@ impl StateDir {
         })
     }
 
-    /// Writes a private temporary file beside the credential, lets
-    /// `install` put it in place, and persists the directory entry.
+    /// Writes a private temporary file beside `file`, lets `install` put
+    /// it in place, and persists the directory entry.
     fn write_atomically(
         &self,
-        stored: &StoredCredential,
+        file: &str,
+        stored: &impl Serialize,
         install: impl FnOnce(&Path, &Path) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
         self.prepare()?;
-        let path = self.credential_path();
-        let temporary = self
-            .dir
-            .join(format!(".{CREDENTIAL_FILE}.{}.tmp", std::process::id()));
+        let path = self.dir.join(file);
+        let temporary = self.dir.join(format!(".{file}.{}.tmp", std::process::id()));
         let result =
             write_new_private(&temporary, stored).and_then(|()| install(&temporary, &path));
         let _ = fs::remove_file(&temporary);
@@ -184,7 +238,7 @@ impl StateDir {
     }
 }
 
-fn write_new_private(path: &Path, stored: &StoredCredential) -> Result<(), StateError> {
+fn write_new_private(path: &Path, stored: &impl Serialize) -> Result<(), StateError> {
     let write_error = |cause| StateError::Write {
         path: path.to_path_buf(),
         cause,
@@ -321,6 +375,21 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let error = state.load_credential().unwrap_err();
         assert!(error.to_string().contains("chmod 600"), "{error}");
+    }
+
+    #[test]
+    fn one_process_holds_the_lock_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let held = state.lock().unwrap();
+        let error = state.lock().unwrap_err();
+        assert!(matches!(error, StateError::Locked { .. }), "{error}");
+        assert!(
+            error.to_string().contains("another patchline-agent"),
+            "{error}"
+        );
+        drop(held);
+        state.lock().unwrap();
     }
 
     #[test]

@@ -1,40 +1,155 @@
-//! Running the work the server hands out and turning it into the
-//! [`WorkResult`] the next check-in reports.
+//! Running one work item the server handed out and turning it into the
+//! [`WorkResult`] the next check-in reports (exactly-once bookkeeping is
+//! [`crate::checkin::runner`]'s).
 //!
-//! `Work::Scan` asks for a fresh scan now: with `refresh` the node's package
-//! manager refreshes repository metadata first. The scan itself is the next
-//! check-in, which follows at once. There is no install work yet; when it
-//! comes, a scan-only agent refuses it here.
+//! - `Scan`: a fresh scan now (the next check-in, which follows at once);
+//!   with `refresh` the package manager refreshes repository metadata first.
+//! - `Install`: the install flow ([`crate::install::install`]) with the
+//!   server's baseline evaluated at the server's instant, the agent's own
+//!   pre-patch, post-patch and reboot hooks, and the work's time limit for
+//!   each package-manager call and hook. The snapshot hook is *not* run
+//!   here: snapshots are their own work item, which the server orders first
+//!   (and which an operator may waive).
+//! - `Command`: `sh -c COMMAND` in `/` with `PATCHLINE_ROOT` set, its
+//!   process group killed at the time limit; only for an agent started with
+//!   `--allow-commands`.
+//! - `Snapshot`: the work's command (which, coming from the server, needs
+//!   `--allow-commands` too) or else the agent's `--snapshot-hook`.
+//!
+//! A scan-only agent refuses everything but `Scan`. Commands and their
+//! environment are never logged nor echoed in the output: they may carry
+//! secrets.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use patchline_api::checkin::{Work, WorkResult, WorkStatus};
+use patchline_api::windows::Reboot;
+use patchline_core::baseline::Baseline;
+use patchline_core::package::PackageRef;
 
-use crate::driver::{self, CommandRecord, DriverError, DriverTimeouts};
+use crate::checkin::config::AgentConfig;
+use crate::checkin::journal::tail;
+use crate::driver::{self, CommandRecord, DriverError, DriverTimeouts, TargetOutcome};
 use crate::facts::read_facts;
+use crate::install::{self, Hooks, InstallOptions, InstallReport, Phase, RebootOption, run_hook};
 use crate::root::NodeRoot;
 
 /// Output reported to the server is bounded to its last 64 KiB.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
+/// The refusal of a scan-only agent.
+pub const SCAN_ONLY_REFUSAL: &str = "refused: this agent runs scan-only (--scan-only); it runs no install, command or snapshot work";
+
+/// What the agent allows and brings to the work it runs.
+#[derive(Debug, Clone)]
+pub struct WorkSettings {
+    /// Refuse everything but scans.
+    pub scan_only: bool,
+    /// Run `command` work (and snapshot work carrying its own command).
+    pub allow_commands: bool,
+    /// The operator's hooks (`--snapshot-hook`, `--pre-patch-hook`...).
+    pub hooks: Hooks,
+    /// Time limit of a metadata refresh (scan work, and before an install).
+    pub refresh_timeout: Duration,
+}
+
+impl Default for WorkSettings {
+    fn default() -> WorkSettings {
+        WorkSettings {
+            scan_only: false,
+            allow_commands: false,
+            hooks: Hooks::default(),
+            refresh_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+impl WorkSettings {
+    pub fn from_config(config: &AgentConfig) -> WorkSettings {
+        WorkSettings {
+            scan_only: config.scan_only,
+            allow_commands: config.allow_commands,
+            hooks: config.hooks.clone(),
+            refresh_timeout: config.refresh_timeout,
+        }
+    }
+}
+
+/// One work item run.
+#[derive(Debug, Clone)]
+pub struct WorkRun {
+    pub result: WorkResult,
+    /// For install work that ran: the packages it failed to install (at
+    /// the version it tried), for the inventory's `failed` marks.
+    pub install_failures: Option<Vec<PackageRef>>,
+}
+
 /// Runs one work item (blocking: it may run the package manager).
-pub fn run_work(root: &NodeRoot, work: &Work, refresh_timeout: Duration) -> WorkResult {
+pub fn run_work(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkResult {
+    execute(root, work, settings).result
+}
+
+/// [`run_work`], with what an install left to remember.
+pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun {
     let started_at = Timestamp::now();
+    let mut install_failures = None;
     let (status, output) = match work {
         Work::Scan { refresh: false, .. } => (
             WorkStatus::Success,
             "rescan requested: this check-in carries a fresh scan".to_owned(),
         ),
-        Work::Scan { refresh: true, .. } => refresh_metadata(root, refresh_timeout),
+        Work::Scan { refresh: true, .. } => refresh_metadata(root, settings.refresh_timeout),
+        _ if settings.scan_only => (WorkStatus::Failed, SCAN_ONLY_REFUSAL.to_owned()),
+        Work::Install {
+            baseline,
+            evaluate_at,
+            reboot,
+            timeout_seconds,
+            ..
+        } => {
+            let request = InstallRequest {
+                baseline,
+                evaluate_at: *evaluate_at,
+                reboot: *reboot,
+                timeout: seconds(*timeout_seconds),
+            };
+            let (status, output, failures) = install_work(root, &request, settings);
+            install_failures = failures;
+            (status, output)
+        }
+        Work::Command {
+            command,
+            timeout_seconds,
+            ..
+        } => command_work(root, command, seconds(*timeout_seconds), settings),
+        Work::Snapshot {
+            command,
+            timeout_seconds,
+            ..
+        } => snapshot_work(
+            root,
+            command.as_deref(),
+            seconds(*timeout_seconds),
+            settings,
+        ),
     };
-    WorkResult {
-        id: work.id().to_owned(),
-        status,
-        output: tail(&output, OUTPUT_LIMIT).to_owned(),
-        started_at,
-        finished_at: Timestamp::now(),
+    WorkRun {
+        result: WorkResult {
+            id: work.id().to_owned(),
+            status,
+            output: tail(&output, OUTPUT_LIMIT).to_owned(),
+            started_at,
+            finished_at: Timestamp::now(),
+        },
+        install_failures,
     }
+}
+
+/// A zero limit would fail everything at once; one second is the least.
+fn seconds(timeout_seconds: u32) -> Duration {
+    Duration::from_secs(u64::from(timeout_seconds.max(1)))
 }
 
 fn refresh_metadata(root: &NodeRoot, timeout: Duration) -> (WorkStatus, String) {
@@ -57,6 +172,175 @@ fn refresh_metadata(root: &NodeRoot, timeout: Duration) -> (WorkStatus, String) 
     }
 }
 
+struct InstallRequest<'a> {
+    baseline: &'a Baseline,
+    evaluate_at: Timestamp,
+    reboot: Reboot,
+    timeout: Duration,
+}
+
+fn install_work(
+    root: &NodeRoot,
+    request: &InstallRequest<'_>,
+    settings: &WorkSettings,
+) -> (WorkStatus, String, Option<Vec<PackageRef>>) {
+    let short = DriverTimeouts::default().short.min(request.timeout);
+    let options = InstallOptions {
+        baseline: Some(request.baseline.clone()),
+        now: request.evaluate_at,
+        override_list: None,
+        reboot: match request.reboot {
+            Reboot::RebootIfNeeded => RebootOption::RebootIfNeeded,
+            Reboot::NoReboot => RebootOption::NoReboot,
+        },
+        hooks: Hooks {
+            snapshot: None,
+            ..settings.hooks.clone()
+        },
+        hook_timeout: request.timeout,
+        // The node's lists may be days old: install what the repositories
+        // offer now, as the baseline approves it at the server's instant.
+        refresh: Some(settings.refresh_timeout.min(request.timeout)),
+        timeouts: DriverTimeouts {
+            install: request.timeout,
+            short,
+        },
+    };
+    match install::install(root, &options) {
+        Ok(report) => {
+            let status = if report.succeeded() {
+                WorkStatus::Success
+            } else if timed_out(&report) {
+                WorkStatus::TimedOut
+            } else {
+                WorkStatus::Failed
+            };
+            let mut output = install::render(&report);
+            let failures = failed_packages(&report);
+            if !failures.is_empty() {
+                let names: BTreeSet<&str> = failures.iter().map(|p| p.name.as_str()).collect();
+                let names: Vec<&str> = names.into_iter().collect();
+                output.push_str(&format!("\nfailed: {}\n", names.join(", ")));
+            }
+            (status, output, Some(failures))
+        }
+        Err(error) => (WorkStatus::Failed, format!("install failed: {error}"), None),
+    }
+}
+
+/// A failing install whose failure came from a time limit.
+fn timed_out(report: &InstallReport) -> bool {
+    report.commands.iter().any(|c| c.timed_out)
+        || report.hooks.iter().any(|h| h.record.timed_out)
+        || report.repairs.iter().any(|r| r.command.timed_out)
+}
+
+fn failed_packages(report: &InstallReport) -> Vec<PackageRef> {
+    report
+        .packages
+        .iter()
+        .filter(|p| matches!(p.result.outcome, TargetOutcome::Failed { .. }))
+        .map(|p| {
+            let target = &p.result.target;
+            PackageRef {
+                name: target.name.clone(),
+                arch: Some(target.arch.clone()).filter(|arch| !arch.is_empty()),
+                version: Some(target.version.clone()),
+            }
+        })
+        .collect()
+}
+
+fn command_work(
+    root: &NodeRoot,
+    command: &str,
+    timeout: Duration,
+    settings: &WorkSettings,
+) -> (WorkStatus, String) {
+    if !settings.allow_commands {
+        return (
+            WorkStatus::Failed,
+            "refused: this agent was started without --allow-commands, so it runs no \
+             command work"
+                .to_owned(),
+        );
+    }
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .args(["-c", command])
+        .env("PATCHLINE_ROOT", root.path())
+        .current_dir("/");
+    match driver::command::run(&mut shell, timeout) {
+        Ok(record) => (record_status(&record), shell_output(&record, timeout)),
+        Err(error) => (WorkStatus::Failed, error.to_string()),
+    }
+}
+
+fn snapshot_work(
+    root: &NodeRoot,
+    command: Option<&str>,
+    timeout: Duration,
+    settings: &WorkSettings,
+) -> (WorkStatus, String) {
+    let script = match (command, &settings.hooks.snapshot) {
+        (Some(_), _) if !settings.allow_commands => {
+            return (
+                WorkStatus::Failed,
+                "refused: the snapshot task gives its own command and this agent was \
+                 started without --allow-commands (a --snapshot-hook of the agent runs \
+                 without it)"
+                    .to_owned(),
+            );
+        }
+        (Some(command), _) => command,
+        (None, Some(hook)) => hook.as_str(),
+        (None, None) => {
+            return (
+                WorkStatus::Failed,
+                "no snapshot command: the task gives none and this agent was started \
+                 without --snapshot-hook"
+                    .to_owned(),
+            );
+        }
+    };
+    match run_hook(Phase::Snapshot, script, root, timeout) {
+        Ok(run) => (
+            record_status(&run.record),
+            shell_output(&run.record, timeout),
+        ),
+        Err(error) => (WorkStatus::Failed, error.to_string()),
+    }
+}
+
+fn record_status(record: &CommandRecord) -> WorkStatus {
+    if record.timed_out {
+        WorkStatus::TimedOut
+    } else if record.succeeded() {
+        WorkStatus::Success
+    } else {
+        WorkStatus::Failed
+    }
+}
+
+/// The shell's output and how it ended, without the command line (it may
+/// carry secrets, and the server has it anyway).
+fn shell_output(record: &CommandRecord, timeout: Duration) -> String {
+    let ending = match (record.timed_out, record.exit_code) {
+        (true, _) => format!(
+            "timed out after {} s: the process group was killed",
+            timeout.as_secs()
+        ),
+        (false, Some(code)) => format!("exit code {code}"),
+        (false, None) => "killed by a signal".to_owned(),
+    };
+    let mut output = format!("{}{}", record.stdout, record.stderr);
+    if !output.is_empty() && !output.ends_with('\n') {
+        output.push('\n');
+    }
+    output.push_str(&ending);
+    output
+}
+
 fn command_output(record: &CommandRecord) -> String {
     format!(
         "$ {}\n{}{}",
@@ -66,28 +350,23 @@ fn command_output(record: &CommandRecord) -> String {
     )
 }
 
-/// The last `limit` bytes of `text`, cut at a character boundary.
-fn tail(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut start = text.len() - limit;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn output_keeps_the_end_on_a_char_boundary() {
-        assert_eq!(tail("abc", 10), "abc");
-        assert_eq!(tail("abcdef", 3), "def");
-        assert_eq!(tail("aé", 1), "");
-        assert_eq!(tail("aé", 2), "é");
+    fn settings() -> WorkSettings {
+        WorkSettings {
+            allow_commands: true,
+            ..WorkSettings::default()
+        }
+    }
+
+    fn command(id: &str, command: &str, timeout_seconds: u32) -> Work {
+        Work::Command {
+            id: id.into(),
+            command: command.into(),
+            timeout_seconds,
+        }
     }
 
     #[test]
@@ -97,7 +376,7 @@ mod tests {
             id: "w1".into(),
             refresh: false,
         };
-        let result = run_work(&NodeRoot::new(dir.path()), &work, Duration::from_secs(1));
+        let result = run_work(&NodeRoot::new(dir.path()), &work, &settings());
         assert_eq!(
             (result.id.as_str(), result.status),
             ("w1", WorkStatus::Success)
@@ -112,8 +391,56 @@ mod tests {
             id: "w2".into(),
             refresh: true,
         };
-        let result = run_work(&NodeRoot::new(dir.path()), &work, Duration::from_secs(1));
+        let result = run_work(&NodeRoot::new(dir.path()), &work, &settings());
         assert_eq!(result.status, WorkStatus::Failed);
         assert!(result.output.contains("os-release"), "{}", result.output);
+    }
+
+    #[test]
+    fn a_command_runs_in_slash_with_the_root_and_its_exit_code_reported() {
+        let root = NodeRoot::new("/srv/node");
+        let ok = run_work(
+            &root,
+            &command("c1", "pwd; echo \"$PATCHLINE_ROOT\"", 30),
+            &settings(),
+        );
+        assert_eq!(ok.status, WorkStatus::Success, "{}", ok.output);
+        assert_eq!(ok.output, "/\n/srv/node\nexit code 0");
+        let failed = run_work(
+            &root,
+            &command("c2", "echo no >&2; exit 3", 30),
+            &settings(),
+        );
+        assert_eq!(failed.status, WorkStatus::Failed);
+        assert_eq!(failed.output, "no\nexit code 3");
+    }
+
+    #[test]
+    fn the_command_text_is_not_echoed() {
+        let result = run_work(
+            &NodeRoot::new("/"),
+            &command("c3", "true # token=s3cret", 30),
+            &settings(),
+        );
+        assert_eq!(result.status, WorkStatus::Success);
+        assert!(!result.output.contains("s3cret"), "{}", result.output);
+    }
+
+    #[test]
+    fn scan_only_refuses_all_but_scans() {
+        let scan_only = WorkSettings {
+            scan_only: true,
+            ..settings()
+        };
+        let snapshot = Work::Snapshot {
+            id: "s".into(),
+            command: None,
+            timeout_seconds: 5,
+        };
+        for work in [command("c", "true", 5), snapshot] {
+            let result = run_work(&NodeRoot::new("/"), &work, &scan_only);
+            assert_eq!(result.status, WorkStatus::Failed);
+            assert!(result.output.contains("this agent runs scan-only"));
+        }
     }
 }
