@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod governance;
 pub mod http;
 pub mod orchestrator;
 pub mod store;

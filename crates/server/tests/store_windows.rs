@@ -451,7 +451,10 @@ async fn tagging_rules_tag_every_node_below_agent_and_operator_tags(db: TestDb) 
         .await
         .unwrap();
     assert_eq!(change.retagged_nodes, 1);
-    assert_eq!(node_tags(&store, &db_node.id).await, tags(&[("Zone", "lan")]));
+    assert_eq!(
+        node_tags(&store, &db_node.id).await,
+        tags(&[("Zone", "lan")])
+    );
 
     // A node enrolled later gets the rules through `apply_tagging_rules`.
     let late = enrol(&store, facts("web-2.example", &[]), &[], &[]).await;

@@ -3,13 +3,14 @@
 //! | role | may |
 //! |---|---|
 //! | admin | everything |
-//! | security-ops | write baselines and patch groups; read the fleet and operators |
-//! | app-team | read and tag the nodes carrying its scope tag (never the scope key itself); read baselines and the patch groups of its nodes |
-//! | approver | read the fleet and operators |
-//! | auditor | read the fleet, operators and the audit log |
+//! | security-ops | write baselines, patch groups and governance (tagging rules, default window and patch group); Patch Now on any node; read the fleet, windows and operators |
+//! | app-team | read and tag the nodes carrying its scope tag (never the scope key itself); read baselines, the patch groups of its nodes, windows and governance; write the windows its scope owns (a window it creates is owned by its scope, and targets only nodes inside it); Patch Now on its nodes |
+//! | approver | read the fleet, windows, governance and operators |
+//! | auditor | read the fleet, windows, governance, operators and the audit log |
 //!
-//! Only admin manages users, tokens, enrolment secrets and deletes nodes.
-//! Node credentials pass none of these: agent routes check for a node instead.
+//! Only admin manages users, tokens, enrolment secrets, deletes nodes and
+//! writes windows of any owner. Node credentials pass none of these: agent
+//! routes check for a node instead.
 
 use patchline_api::auth::{Role, TagScope};
 
@@ -32,6 +33,14 @@ pub enum Permission {
     ManageOperators,
     ManageEnrolment,
     ReadAudit,
+    /// Maintenance windows, their plans and executions.
+    ReadWindows,
+    /// Create, change and delete windows (app-team: only its scope's).
+    WriteWindows,
+    /// Run an install on chosen nodes now (app-team: only its nodes).
+    PatchNow,
+    /// Tagging rules and the governance settings.
+    WriteGovernance,
 }
 
 /// Which nodes a permitted operator reaches.
@@ -74,13 +83,25 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
         Role::Admin => true,
         Role::SecurityOps => matches!(
             permission,
-            ReadNodes | ReadPolicy | WritePolicy | ReadOperators
+            ReadNodes
+                | ReadPolicy
+                | WritePolicy
+                | ReadOperators
+                | ReadWindows
+                | PatchNow
+                | WriteGovernance
         ),
-        Role::AppTeam => matches!(permission, ReadNodes | TagNodes | ReadPolicy),
-        Role::Approver => matches!(permission, ReadNodes | ReadPolicy | ReadOperators),
+        Role::AppTeam => matches!(
+            permission,
+            ReadNodes | TagNodes | ReadPolicy | ReadWindows | WriteWindows | PatchNow
+        ),
+        Role::Approver => matches!(
+            permission,
+            ReadNodes | ReadPolicy | ReadOperators | ReadWindows
+        ),
         Role::Auditor => matches!(
             permission,
-            ReadNodes | ReadPolicy | ReadOperators | ReadAudit
+            ReadNodes | ReadPolicy | ReadOperators | ReadAudit | ReadWindows
         ),
     }
 }
@@ -115,6 +136,20 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ManageOperators => "manage users and tokens",
         Permission::ManageEnrolment => "manage enrolment secrets",
         Permission::ReadAudit => "read the audit log",
+        Permission::ReadWindows => "read maintenance windows",
+        Permission::WriteWindows => "change maintenance windows",
+        Permission::PatchNow => "run Patch Now",
+        Permission::WriteGovernance => "change tagging rules and governance settings",
+    }
+}
+
+/// Whether an operator with `access` (from [`Permission::WriteWindows`])
+/// may change a window owned by `owner`: unscoped operators may change any
+/// window, an app-team only those its own scope owns.
+pub fn may_write_window(access: &NodeAccess, owner: Option<&TagScope>) -> bool {
+    match access {
+        NodeAccess::All => true,
+        NodeAccess::Scoped(scope) => owner == Some(scope),
     }
 }
 
@@ -201,6 +236,47 @@ mod tests {
         );
         assert!(authorize(&ops, Permission::TagNodes).is_err());
         assert!(authorize(&operator(Role::Auditor, None), Permission::WritePolicy).is_err());
+    }
+
+    #[test]
+    fn window_and_governance_permissions_follow_the_table() {
+        use Permission::*;
+        let holders = |permission| -> Vec<Role> {
+            Role::ALL
+                .into_iter()
+                .filter(|role| role_allows(*role, permission))
+                .collect()
+        };
+        assert_eq!(holders(ReadWindows), Role::ALL.to_vec());
+        assert_eq!(holders(WriteWindows), vec![Role::Admin, Role::AppTeam]);
+        assert_eq!(
+            holders(PatchNow),
+            vec![Role::Admin, Role::SecurityOps, Role::AppTeam]
+        );
+        assert_eq!(
+            holders(WriteGovernance),
+            vec![Role::Admin, Role::SecurityOps]
+        );
+    }
+
+    #[test]
+    fn an_app_team_writes_only_the_windows_of_its_scope() {
+        let team = authorize(
+            &operator(Role::AppTeam, Some(payments())),
+            Permission::WriteWindows,
+        );
+        let Ok(access) = team else {
+            panic!("app-team may write windows: {team:?}");
+        };
+        let other = TagScope {
+            key: "Application".into(),
+            value: "search".into(),
+        };
+        assert!(may_write_window(&access, Some(&payments())));
+        assert!(!may_write_window(&access, Some(&other)));
+        assert!(!may_write_window(&access, None));
+        assert!(may_write_window(&NodeAccess::All, None));
+        assert!(may_write_window(&NodeAccess::All, Some(&other)));
     }
 
     #[test]

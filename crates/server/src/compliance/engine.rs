@@ -286,8 +286,9 @@ impl ComplianceEngine {
         Ok(self.inner.store.compliance_report(key).await?)
     }
 
-    /// The current policy: one tiny query when no baseline or patch group
-    /// changed since it was read (every check-in asks), a reload otherwise.
+    /// The current policy: one tiny query when no baseline, patch group or
+    /// governance setting changed since it was read (every check-in asks),
+    /// a reload otherwise.
     /// The generation is read first, so a change during the reload makes
     /// the next caller reload again.
     async fn policy(&self) -> Result<Arc<Policy>, ComplianceError> {
@@ -305,9 +306,13 @@ impl ComplianceEngine {
 
     async fn load_policy(&self) -> Result<Policy, ComplianceError> {
         let store = &self.inner.store;
-        let (baselines, groups) =
-            tokio::try_join!(store.list_baselines(), store.list_patch_groups())?;
+        let (baselines, groups, governance) = tokio::try_join!(
+            store.list_baselines(),
+            store.list_patch_groups(),
+            store.governance_settings()
+        )?;
         let mut catalog = BaselineCatalog::default();
+        catalog.set_default_patch_group(governance.default_patch_group);
         for record in &baselines {
             catalog.add_baseline(
                 &record.name,

@@ -1,6 +1,7 @@
 //! Which baseline (name and version) a node is evaluated against: its
-//! `Patch Group` tag → that patch group → the group's baseline for the
-//! node's OS family → else the family's default baseline.
+//! `Patch Group` tag (or, without one, the governance default patch group)
+//! → that patch group → the group's baseline for the node's OS family →
+//! else the family's default baseline.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +20,8 @@ pub struct BaselineCatalog {
     baselines: HashMap<String, BaselineVersion>,
     defaults: HashMap<OsFamily, String>,
     groups: HashMap<String, BTreeMap<OsFamily, String>>,
+    /// The governance default patch group: that of nodes without the tag.
+    default_patch_group: Option<String>,
 }
 
 /// The baseline a node resolves to.
@@ -43,14 +46,21 @@ impl BaselineCatalog {
         self.groups.insert(name.to_owned(), baselines);
     }
 
+    /// Sets the patch group of nodes without a `Patch Group` tag.
+    pub fn set_default_patch_group(&mut self, name: Option<String>) {
+        self.default_patch_group = name;
+    }
+
     /// The baseline for a node of `family` whose `Patch Group` tag is
-    /// `patch_group`; `None` when the family has no default baseline.
+    /// `patch_group` (`None`: the default patch group, if any); `None` when
+    /// the family has no default baseline.
     ///
     /// A group that names a baseline which no longer exists, or one of
     /// another family, falls back to the default rather than leaving the
     /// node unevaluated (the store refuses such groups; this guards a race).
     pub fn resolve(&self, patch_group: Option<&str>, family: OsFamily) -> Option<Resolved<'_>> {
         let from_group = patch_group
+            .or(self.default_patch_group.as_deref())
             .and_then(|group| self.groups.get(group))
             .and_then(|baselines| baselines.get(&family))
             .and_then(|name| self.lookup(name, family));
@@ -131,6 +141,23 @@ mod tests {
                 .resolve(Some("stale"), OsFamily::Debian)
                 .map(|r| r.baseline),
             Some("debian-default")
+        );
+    }
+
+    #[test]
+    fn the_default_patch_group_serves_nodes_without_the_tag_only() {
+        let mut catalog = catalog();
+        catalog.set_default_patch_group(Some("prod".into()));
+        let resolved = |group| catalog.resolve(group, OsFamily::Debian).map(|r| r.baseline);
+        assert_eq!(resolved(None), Some("prod-debian"));
+        // A tagged node keeps its own group, even one that does not exist.
+        assert_eq!(resolved(Some("stale")), Some("debian-default"));
+        assert_eq!(resolved(Some("nope")), Some("debian-default"));
+        assert_eq!(
+            catalog
+                .resolve(None, OsFamily::RhelCompatible)
+                .map(|r| r.baseline),
+            Some("rhel-default")
         );
     }
 

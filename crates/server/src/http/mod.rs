@@ -7,11 +7,13 @@ pub mod enrolment;
 pub mod error;
 pub mod executions;
 pub mod extract;
+pub mod governance;
 pub mod nodes;
 pub mod openapi;
 pub mod operators;
 pub mod ops;
 pub mod policy;
+pub mod windows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -73,6 +75,24 @@ pub fn router(state: AppState) -> Router {
         .route(routes::EXECUTION, get(executions::get_execution))
         .route(routes::EXECUTION_CANCEL, post(executions::cancel_execution))
         .route(routes::PATCH_NOW, post(executions::patch_now))
+        .route(routes::WINDOWS, get(windows::list_windows))
+        .route(
+            routes::WINDOW,
+            get(windows::get_window)
+                .put(windows::put_window)
+                .delete(windows::delete_window),
+        )
+        .route(routes::WINDOW_PLAN, get(windows::window_plan))
+        .route(routes::TAGGING_RULES, get(governance::list_tagging_rules))
+        .route(
+            routes::TAGGING_RULE,
+            put(governance::put_tagging_rule).delete(governance::delete_tagging_rule),
+        )
+        .route(
+            routes::GOVERNANCE,
+            get(governance::get_governance).put(governance::put_governance),
+        )
+        .route(routes::QUOTAS, get(governance::get_quotas))
         .merge(compliance::routes());
     api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

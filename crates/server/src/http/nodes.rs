@@ -168,11 +168,12 @@ async fn node_view(state: &AppState, node: NodeRecord) -> ApiResult<NodeView> {
     Ok(policy.view(node, compliance))
 }
 
-/// Patch groups and default baselines, loaded once per request to name
-/// each node's group and baseline.
+/// Patch groups, default baselines and the default patch group, loaded
+/// once per request to name each node's group and baseline.
 struct PolicyCatalog {
     groups: BTreeMap<String, PatchGroup>,
     defaults: BTreeMap<OsFamily, String>,
+    default_group: Option<String>,
 }
 
 impl PolicyCatalog {
@@ -192,14 +193,21 @@ impl PolicyCatalog {
             .filter(|baseline: &BaselineRecord| baseline.default_for_family)
             .map(|baseline| (baseline.os_family, baseline.name))
             .collect();
-        Ok(PolicyCatalog { groups, defaults })
+        let default_group = state.store.governance_settings().await?.default_patch_group;
+        Ok(PolicyCatalog {
+            groups,
+            defaults,
+            default_group,
+        })
     }
 
     fn view(&self, node: NodeRecord, compliance: Option<NodeComplianceSummary>) -> NodeView {
         let family = node.facts.os.family;
+        // As compliance resolves it: the tag, else the default group.
         let group = node
             .tags
             .get(tag_keys::PATCH_GROUP)
+            .or(self.default_group.as_ref())
             .and_then(|name| self.groups.get(name));
         let baseline = group
             .and_then(|group| group.baselines.get(&family).cloned())

@@ -61,6 +61,18 @@ use utoipa::openapi::{ArrayBuilder, Content, Ref, Required, ResponseBuilder};
         patchline_api::compliance::PatchComplianceRow,
         patchline_api::compliance::HistoryPoint,
         patchline_api::audit::AuditEntry,
+        patchline_api::windows::WindowSpec,
+        patchline_api::windows::TaskSpec,
+        patchline_api::windows::TaskAction,
+        patchline_api::windows::PatchOperation,
+        patchline_api::windows::Reboot,
+        patchline_api::windows::WindowView,
+        patchline_api::windows::PutWindowOutcome,
+        patchline_api::windows::WindowPlan,
+        patchline_api::windows::WindowOverlap,
+        patchline_api::governance::GovernanceSettings,
+        patchline_api::governance::TaggingRuleView,
+        patchline_api::governance::QuotasView,
         super::ops::Health,
     ))
 )]
@@ -354,6 +366,94 @@ const ROUTES: &[RouteDoc] = &[
     ),
     doc(
         Get,
+        routes::WINDOWS,
+        "windows",
+        "List maintenance windows with their next openings and target counts",
+        None,
+        Many("WindowView"),
+    ),
+    doc(
+        Get,
+        routes::WINDOW,
+        "windows",
+        "One maintenance window",
+        None,
+        One("WindowView"),
+    ),
+    doc(
+        Put,
+        routes::WINDOW,
+        "windows",
+        "Create or replace a window (400 names the invalid field, 409 a quota); answers the planner's warnings",
+        Some("WindowSpec"),
+        One("PutWindowOutcome"),
+    ),
+    doc(
+        Delete,
+        routes::WINDOW,
+        "windows",
+        "Delete a window (not the governance default window)",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::WINDOW_PLAN,
+        "windows",
+        "The planner: recommended duration and cutoff, problems, overlaps, high-availability warnings",
+        None,
+        One("WindowPlan"),
+    ),
+    doc(
+        Get,
+        routes::TAGGING_RULES,
+        "governance",
+        "Tagging rules in the order they apply, with the nodes each matches",
+        None,
+        Many("TaggingRuleView"),
+    ),
+    doc(
+        Put,
+        routes::TAGGING_RULE,
+        "governance",
+        "Create or replace a tagging rule; re-tags every node",
+        Some("TaggingRule"),
+        One("TaggingRuleView"),
+    ),
+    doc(
+        Delete,
+        routes::TAGGING_RULE,
+        "governance",
+        "Delete a tagging rule; re-tags every node",
+        None,
+        NoContent,
+    ),
+    doc(
+        Get,
+        routes::GOVERNANCE,
+        "governance",
+        "The default window and default patch group",
+        None,
+        One("GovernanceSettings"),
+    ),
+    doc(
+        Put,
+        routes::GOVERNANCE,
+        "governance",
+        "Set the default window and default patch group",
+        Some("GovernanceSettings"),
+        One("GovernanceSettings"),
+    ),
+    doc(
+        Get,
+        routes::QUOTAS,
+        "governance",
+        "The quotas in force",
+        None,
+        One("QuotasView"),
+    ),
+    doc(
+        Get,
         routes::COMPLIANCE_SUMMARY,
         "compliance",
         "Compliance by a dimension (?by=, ?format=csv)",
@@ -478,11 +578,33 @@ fn build() -> utoipa::openapi::OpenApi {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+    if let Some(components) = api.components.as_mut() {
+        components
+            .schemas
+            .insert("TaggingRule".to_owned(), tagging_rule_schema());
+    }
     for route in ROUTES {
         api.paths
             .add_path_operation(route.path, vec![route.method.clone()], operation(route));
     }
     api
+}
+
+/// The core's `TaggingRule` (the core crate has no schema derives).
+fn tagging_rule_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "A tagging rule: `name`, `when` (hostname glob, os_family, os_id, os_version, \
+             arch, network CIDR; all given must match) and `set` (the tags to set).",
+        ))
+        .property("name", ObjectBuilder::new().schema_type(Type::String))
+        .required("name")
+        .property("when", ObjectBuilder::new().schema_type(Type::Object))
+        .property("set", ObjectBuilder::new().schema_type(Type::Object))
+        .required("set")
+        .into()
 }
 
 fn operation(route: &RouteDoc) -> utoipa::openapi::path::Operation {

@@ -218,7 +218,12 @@ impl Store {
 
     /// Deletes a rule and re-applies the others to every node; the number
     /// of nodes whose rule tags changed. Audited as `tagging-rule.delete`.
-    pub async fn delete_tagging_rule(&self, actor: &str, name: &str, now: Timestamp) -> Result<u64> {
+    pub async fn delete_tagging_rule(
+        &self,
+        actor: &str,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
         let mut transaction = self.begin_write().await?;
         let stored: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT rule FROM tagging_rules WHERE name = $1{}",
@@ -349,7 +354,10 @@ pub(crate) async fn tagging_rules_in(connection: &mut AnyConnection) -> Result<V
         .iter()
         .map(|row| {
             let name: String = row.try_get("name")?;
-            from_json(&row.try_get::<String, _>("rule")?, &format!("tagging rule {name:?}"))
+            from_json(
+                &row.try_get::<String, _>("rule")?,
+                &format!("tagging rule {name:?}"),
+            )
         })
         .collect::<Result<Vec<TaggingRule>>>()?;
     // Sorted here, by bytes: the order decides which rule wins a key, and

@@ -119,8 +119,8 @@ impl Store {
                 return Err(StoreError::Conflict {
                     what: format!(
                         "quota max_windows is {max_windows} and {count} windows exist, so window \
-                         {name:?} cannot be created: delete a window, or raise the quota \
-                         (patchline server --max-windows)"
+                         {name:?} cannot be created: delete a window, or raise it with \
+                         `patchline server --max-windows`"
                     ),
                 });
             }
