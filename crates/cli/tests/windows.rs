@@ -11,7 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use patchline_api::Client;
-use patchline_api::checkin::{CheckinRequest, CheckinStatus, Inventory, NodeFacts};
+use patchline_api::checkin::{
+    CheckinRequest, CheckinStatus, Inventory, NodeFacts, WorkResult, WorkStatus,
+};
 use patchline_api::enrolment::{EnrolRequest, EnrolmentSecretCreated};
 use patchline_api::executions::{ExecutionKind, ExecutionView};
 use patchline_api::windows::{WindowPlan, WindowView};
@@ -86,67 +88,112 @@ tasks:
     action: {kind: patch, operation: scan}
 ";
 
-/// Enrols a node with `secret` and checks in one small inventory, as an
-/// agent does; returns its id.
-fn enrol_node(server: &TestServer, secret: &str, hostname: &str) -> String {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
+fn inventory() -> Inventory {
+    Inventory {
+        os: OsInfo {
+            family: OsFamily::Debian,
+            id: "debian".into(),
+            version_id: "12".into(),
+            product: "Debian12".into(),
+        },
+        installed: vec![InstalledPackage {
+            name: "bash".into(),
+            arch: "amd64".into(),
+            version: "5.2.15-2".into(),
+            source: None,
+        }],
+        updates: vec![],
+        failed: vec![],
+        pending_reboot: vec![],
+    }
+}
+
+/// A node that checks in as an agent does, through the API, and answers
+/// its work with the outcome the test chooses.
+struct FakeAgent {
+    node_id: String,
+    client: Client,
+    facts: NodeFacts,
+    runtime: tokio::runtime::Runtime,
+    /// Results of the work received at the last check-in, sent at the next.
+    results: Vec<WorkResult>,
+}
+
+impl FakeAgent {
+    /// Enrols with `secret` and checks in one small inventory.
+    fn enrol(server: &TestServer, secret: &str, hostname: &str) -> FakeAgent {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
         let pem = std::fs::read(&server.ca_cert).unwrap();
         let client = Client::builder(&server.url)
             .ca_certificate_pem(&pem)
             .build()
             .unwrap();
-        let inventory = Inventory {
-            os: OsInfo {
-                family: OsFamily::Debian,
-                id: "debian".into(),
-                version_id: "12".into(),
-                product: "Debian12".into(),
-            },
-            installed: vec![InstalledPackage {
-                name: "bash".into(),
-                arch: "amd64".into(),
-                version: "5.2.15-2".into(),
-                source: None,
-            }],
-            updates: vec![],
-            failed: vec![],
-            pending_reboot: vec![],
-        };
         let facts = NodeFacts {
             hostname: hostname.into(),
-            os: inventory.os.clone(),
+            os: inventory().os,
             arch: "amd64".into(),
             kernel: None,
             reboot_required: false,
             agent_version: "test".into(),
             addresses: Vec::new(),
         };
-        let enrolled = client
-            .enrol(&EnrolRequest {
+        let enrolled = runtime
+            .block_on(client.enrol(&EnrolRequest {
                 secret: secret.into(),
                 facts: facts.clone(),
                 tags: BTreeMap::new(),
-            })
-            .await
+            }))
             .unwrap();
-        let node = client.with_bearer(enrolled.credential);
-        let mut request = CheckinRequest {
+        let mut agent = FakeAgent {
+            node_id: enrolled.node_id,
+            client: client.with_bearer(enrolled.credential),
             facts,
+            runtime,
+            results: Vec::new(),
+        };
+        agent.check_in(WorkStatus::Success);
+        agent
+    }
+
+    /// One check-in reporting the previous results; the work it receives
+    /// is answered with `outcome` at the next one.
+    fn check_in(&mut self, outcome: WorkStatus) {
+        let mut request = CheckinRequest {
+            facts: self.facts.clone(),
             tags: BTreeMap::new(),
             scanned_at: jiff::Timestamp::now(),
-            inventory_hash: inventory.content_hash(),
+            inventory_hash: inventory().content_hash(),
             inventory: None,
-            results: vec![],
+            results: std::mem::take(&mut self.results),
         };
-        let first = node.checkin(&request).await.unwrap();
-        if first.status == CheckinStatus::InventoryRequired {
-            request.inventory = Some(inventory);
-            let second = node.checkin(&request).await.unwrap();
-            assert_eq!(second.status, CheckinStatus::Accepted);
+        let mut response = self
+            .runtime
+            .block_on(self.client.checkin(&request))
+            .unwrap();
+        if response.status == CheckinStatus::InventoryRequired {
+            request.inventory = Some(inventory());
+            response = self
+                .runtime
+                .block_on(self.client.checkin(&request))
+                .unwrap();
+            assert_eq!(response.status, CheckinStatus::Accepted);
         }
-        enrolled.node_id
-    })
+        for work in response.work {
+            let now = jiff::Timestamp::now();
+            self.results.push(WorkResult {
+                id: work.id().to_string(),
+                status: outcome,
+                output: format!("{} on {}: {outcome:?}\n", work.kind(), self.facts.hostname),
+                started_at: now,
+                finished_at: now,
+            });
+        }
+    }
+}
+
+/// Enrols a node that never checks in again; returns its id.
+fn enrol_node(server: &TestServer, secret: &str, hostname: &str) -> String {
+    FakeAgent::enrol(server, secret, hostname).node_id
 }
 
 fn enrolment_secret(admin: &support::Cli) -> String {
@@ -526,6 +573,104 @@ fn wait_for_second_execution(admin: &support::Cli, first: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the second Patch Now never appeared");
+}
+
+/// Runs `patchline patch-now ARGS --wait` while `agents` check in and
+/// answer their work with `outcome`; returns the finished command's output.
+fn patch_now_and_wait(
+    admin: &support::Cli,
+    agents: &mut [FakeAgent],
+    outcome: WorkStatus,
+    args: &[&str],
+) -> std::process::Output {
+    let mut waiting = admin
+        .command()
+        .arg("patch-now")
+        .args(args)
+        .arg("--wait")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if waiting.try_wait().unwrap().is_some() {
+            return waiting.wait_with_output().unwrap();
+        }
+        for agent in agents.iter_mut() {
+            agent.check_in(outcome);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = waiting.kill();
+    panic!(
+        "patch-now --wait never ended: {}",
+        text(&waiting.wait_with_output().unwrap())
+    );
+}
+
+#[test]
+fn patch_now_waits_for_the_agents_and_exits_by_the_outcome() {
+    let server = TestServer::start_with(&["--scheduler-interval", "1"]);
+    let admin = server.admin();
+    let secret = enrolment_secret(&admin);
+    let mut agents = [
+        FakeAgent::enrol(&server, &secret, "web-1"),
+        FakeAgent::enrol(&server, &secret, "web-2"),
+    ];
+    let (first, second) = (agents[0].node_id.clone(), agents[1].node_id.clone());
+
+    // The snapshot step runs first, then the install: both succeed.
+    let output = patch_now_and_wait(
+        &admin,
+        &mut agents,
+        WorkStatus::Success,
+        &[
+            "--node",
+            &first,
+            "--node",
+            &second,
+            "--max-concurrency",
+            "1",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let waited = stdout(&output);
+    assert!(
+        waited.contains("the snapshot step runs first (the agent's snapshot hook)"),
+        "{waited}"
+    );
+    assert!(waited.contains("(patch-now): success"), "{waited}");
+    assert!(
+        waited.contains("max concurrency 1") && waited.contains("2 success"),
+        "{waited}"
+    );
+    let executions: Vec<ExecutionView> =
+        serde_json::from_str(&admin.ok(&["executions", "list", "--json"])).unwrap();
+    let id = executions[0].id.clone();
+    let tasks: Vec<&str> = executions[0]
+        .tasks
+        .iter()
+        .map(|task| task.task.as_str())
+        .collect();
+    assert_eq!(tasks.len(), 2, "snapshot and install: {tasks:?}");
+    let shown = admin.ok(&["executions", "show", &id, "--output"]);
+    assert!(
+        shown.contains("snapshot on web-1: Success") && shown.contains("install on web-2: Success"),
+        "{shown}"
+    );
+
+    // An install that fails: the execution fails and so does the command.
+    let output = patch_now_and_wait(
+        &admin,
+        &mut agents[..1],
+        WorkStatus::Failed,
+        &["--node", &first, "--waive-snapshot", "rebuilt nightly"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let waited = stdout(&output);
+    assert!(waited.contains("(patch-now): failed"), "{waited}");
+    assert!(waited.contains("1 failed"), "{waited}");
 }
 
 #[test]

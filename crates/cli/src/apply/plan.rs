@@ -338,11 +338,37 @@ pub fn yaml_document<T: Serialize>(kind: &str, value: &T) -> String {
     if let Ok(Value::Mapping(fields)) = serde_yaml_ng::to_value(value) {
         let mut fields = Value::Mapping(fields);
         prune_empty(&mut fields);
+        unquote_counts(&mut fields);
         if let Value::Mapping(fields) = fields {
             document.extend(fields);
         }
     }
     serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+/// Limits serialise as text (`"10%"`, `"1"`); a count reads better as the
+/// bare number a person writes (`max_errors: 1`), which parses back the same.
+fn unquote_counts(value: &mut Value) {
+    match value {
+        Value::Mapping(mapping) => {
+            for (key, inner) in mapping.iter_mut() {
+                let is_limit = matches!(
+                    key.as_str(),
+                    Some("max_concurrency" | "max_errors" | "disruption_budget")
+                );
+                match inner {
+                    Value::String(text) if is_limit => {
+                        if let Ok(count) = text.parse::<u64>() {
+                            *inner = Value::Number(count.into());
+                        }
+                    }
+                    _ => unquote_counts(inner),
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(unquote_counts),
+        _ => {}
+    }
 }
 
 /// Removes, in every mapping, the entries whose value is an empty string,
@@ -610,6 +636,11 @@ default_window: prod-zone-a
                 "{document}"
             );
         }
+        let install = yaml_document("Window", &desired.windows[0].window);
+        assert!(
+            install.contains("  max_errors: 1\n") && install.contains("  max_concurrency: 10%\n"),
+            "{install}"
+        );
         let settings = &desired.governance.as_ref().unwrap().settings;
         let document = yaml_document("Governance", settings);
         assert_eq!(
