@@ -201,6 +201,22 @@ impl FakeNode {
         response
     }
 
+    /// Checks in with two servers at the same instant (the same results
+    /// to both): a queued invocation must reach the node through one only.
+    pub async fn checkin_at_both(&mut self, a: &OrchServer, b: &OrchServer, ledger: &Ledger) {
+        let mut request = checkin_request(&self.hostname, &self.inventory, true);
+        request.results = std::mem::take(&mut self.outbox);
+        let client_a = a.anonymous.with_bearer(self.credential.clone());
+        let client_b = b.anonymous.with_bearer(self.credential.clone());
+        let (first, second) = tokio::join!(client_a.checkin(&request), client_b.checkin(&request));
+        for response in [ok(first), ok(second)] {
+            for work in &response.work {
+                ledger.record(&self.hostname, work);
+                self.running.push(work.clone());
+            }
+        }
+    }
+
     /// Finishes every running work item for which `outcome` gives a status
     /// (the others keep running); the results go out at the next check-in.
     pub fn finish(&mut self, outcome: &dyn Fn(&str, &Work) -> Option<WorkStatus>) {
