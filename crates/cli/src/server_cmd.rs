@@ -177,7 +177,11 @@ mod tests {
 
     fn config(args: &[&str]) -> ServerConfig {
         let argv = std::iter::once("server").chain(args.iter().copied());
-        Wrapper::try_parse_from(argv).unwrap().args.config().unwrap()
+        Wrapper::try_parse_from(argv)
+            .unwrap()
+            .args
+            .config()
+            .unwrap()
     }
 
     #[test]
