@@ -5,7 +5,8 @@
 //! quotas refuse with a 409 naming the quota (nothing stored), and the
 //! answer carries the planner's warnings. `GET .../plan` is the planner.
 //!
-//! Target counts and plans are computed over the nodes the caller reaches.
+//! Target counts and plans are computed over the nodes the caller reaches,
+//! at the orchestrator's clock.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,9 @@ struct FleetSnapshot {
     windows: Vec<WindowRecord>,
     nodes: Vec<NodeRecord>,
     default_window: Option<String>,
+    /// The orchestrator's time (simulated in tests), so the openings shown
+    /// are those the scheduler will act on.
+    now: jiff::Timestamp,
 }
 
 impl FleetSnapshot {
@@ -46,6 +50,7 @@ impl FleetSnapshot {
             windows,
             nodes,
             default_window: settings.default_window,
+            now: state.clock.now(),
         })
     }
 
@@ -54,7 +59,7 @@ impl FleetSnapshot {
             windows: &self.windows,
             nodes: &self.nodes,
             default_window: self.default_window.as_deref(),
-            now: crate::app::now(),
+            now: self.now,
         }
     }
 
