@@ -2,8 +2,9 @@
 //! each with a `kind`. `kind: Baseline` carries the core baseline fields
 //! plus an optional `default-for-family: true`; `kind: PatchGroup` carries
 //! `name` and `baselines` (OS family → baseline name); `kind: Window` is the
-//! API's window spec, `kind: TaggingRule` a tagging rule and `kind:
-//! Governance` the governance settings (at most one per apply).
+//! API's window spec (a window without `owner` keeps the server's), `kind:
+//! TaggingRule` a tagging rule and `kind: Governance` the whole governance
+//! settings (at most one per apply; a default left out is cleared).
 
 use patchline_api::governance::GovernanceSettings;
 use patchline_api::groups::PatchGroup;
