@@ -12,12 +12,17 @@
 //! thousands of others: those are skipped unparsed ([`stanzas`]), so a
 //! malformed entry of a package the node does not have no longer fails
 //! the scan; one of an installed package still does, naming its line.
+//!
+//! With a cache directory, what a scan took from each list is kept there
+//! and reused while the list is unchanged ([`list_cache`]).
 
+mod list_cache;
 mod stanzas;
 
 use rustc_hash::FxHashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use jiff::Timestamp;
 use patchline_core::package::{
@@ -32,6 +37,7 @@ use serde::Serialize;
 
 use crate::known_versions::KnownVersions;
 use crate::root::{NodeRoot, ReadError};
+use list_cache::{ListCache, ListIdentity, ListedVersion};
 use stanzas::Filtered;
 
 pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
@@ -102,16 +108,28 @@ pub struct AptInventory {
 
 /// Reads installed packages and known versions under `root`.
 pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError> {
+    read_inventory_with_cache(root, None)
+}
+
+/// [`read_inventory`], keeping what it takes from each apt list in
+/// `cache_dir` (outside the root) and reusing it while the list and the
+/// installed names are unchanged. The result is the same with or without
+/// the cache; the cache never causes an error.
+pub fn read_inventory_with_cache(
+    root: &NodeRoot,
+    cache_dir: Option<&Path>,
+) -> Result<AptInventory, AptInventoryError> {
     let (installed, interrupted) = read_installed(root)?;
     // Installed names and their architectures.
     let mut wanted = WantedNames::default();
     for package in &installed {
         wanted.entry(&package.name).or_default().push(&package.arch);
     }
+    let cache = cache_dir.map(|dir| ListCache::new(dir, wanted.keys().copied()));
     let mut known = KnownVersions::default();
     let mut sources = Vec::new();
     for list in discover_lists(&root.join(APT_LISTS))? {
-        sources.push(read_list_group(&list, &wanted, &mut known)?);
+        sources.push(read_list_group(&list, &wanted, cache.as_ref(), &mut known)?);
     }
     Ok(AptInventory {
         updates: known.into_updates(),
@@ -124,7 +142,9 @@ pub fn read_inventory(root: &NodeRoot) -> Result<AptInventory, AptInventoryError
 fn read_installed(
     root: &NodeRoot,
 ) -> Result<(Vec<InstalledPackage>, Vec<InterruptedPackage>), AptInventoryError> {
-    let entries = read_dpkg_database(root)?;
+    let status = read_status_file(root)?;
+    // Borrowed from the status text: only what a scan keeps is copied.
+    let entries = dpkg_database(root, &status)?;
     let mut installed = Vec::with_capacity(entries.len());
     let mut interrupted = Vec::new();
     for entry in entries {
@@ -141,7 +161,7 @@ fn read_installed(
         };
         if entry.status.state.has_files() {
             installed.push(InstalledPackage {
-                name: entry.name.to_string(),
+                name: entry.name.into_owned(),
                 arch,
                 version: version.to_owned(),
                 source: entry.source.as_ref().map(|s| s.name.to_string()),
@@ -156,7 +176,29 @@ fn read_installed(
 /// state changes only in that journal (the status file is rewritten at
 /// checkpoints), so the status file alone can show a stale state.
 pub fn read_dpkg_database(root: &NodeRoot) -> Result<Vec<DpkgEntry<'static>>, AptInventoryError> {
-    let mut entries = read_status_entries(&root.join(DPKG_STATUS))?;
+    let status = read_status_file(root)?;
+    Ok(dpkg_database(root, &status)?
+        .into_iter()
+        .map(DpkgEntry::into_owned)
+        .collect())
+}
+
+/// The status file's bytes, whatever they hold.
+fn read_status_file(root: &NodeRoot) -> Result<Vec<u8>, AptInventoryError> {
+    let path = root.join(DPKG_STATUS);
+    fs::read(&path).map_err(|source| AptInventoryError::from(ReadError { path, source }))
+}
+
+/// [`read_dpkg_database`] borrowing from `status`, the status file's bytes
+/// (journal entries, rare, are owned).
+fn dpkg_database<'a>(
+    root: &NodeRoot,
+    status: &'a [u8],
+) -> Result<Vec<DpkgEntry<'a>>, AptInventoryError> {
+    let mut entries = parse_status(status).map_err(|source| AptInventoryError::Status {
+        path: root.join(DPKG_STATUS),
+        source,
+    })?;
     for journal in dpkg_journal_files(root)? {
         for update in read_status_entries(&journal)? {
             let known = entries
@@ -278,6 +320,7 @@ fn is_packages_index(name: &str) -> bool {
 fn read_list_group(
     group: &ListGroup,
     wanted: &WantedNames<'_>,
+    cache: Option<&ListCache>,
     known: &mut KnownVersions,
 ) -> Result<AptSource, AptInventoryError> {
     let release = match &group.release {
@@ -294,37 +337,34 @@ fn read_list_group(
         None => modified(group.release.as_ref().unwrap_or(&group.indexes[0]))?,
     };
     let day = published.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let classification = if security {
+        Classification::Security
+    } else {
+        Classification::Other
+    };
     for path in &group.indexes {
-        let mut add = |entry: PackageEntry<'_>| {
-            let applies = wanted.get(entry.package.as_ref()).is_some_and(|arches| {
+        for listed in listed_versions(path, wanted, cache)? {
+            let applies = wanted.get(listed.name.as_str()).is_some_and(|arches| {
                 arches
                     .iter()
-                    .any(|arch| arches_compatible(arch, &entry.architecture))
+                    .any(|arch| arches_compatible(arch, &listed.arch))
             });
             if applies {
                 known.add(Update {
-                    name: entry.package.to_string(),
-                    arch: entry.architecture.to_string(),
-                    version: entry.version.to_string(),
-                    classification: if security {
-                        Classification::Security
-                    } else {
-                        Classification::Other
-                    },
+                    priority: listed.priority.as_deref().and_then(DebPriority::from_field),
+                    name: listed.name,
+                    arch: listed.arch,
+                    version: listed.version,
+                    classification,
                     severity: Severity::Unspecified,
                     release_date: day,
                     advisory_id: None,
                     cves: Vec::new(),
                     repository: Some(name.clone()),
-                    priority: entry.priority.as_deref().and_then(DebPriority::from_field),
-                    section: entry.section.as_deref().map(str::to_owned),
+                    section: listed.section,
                     reboot_suggested: false,
                 });
             }
-        };
-        if filter_list(path, wanted, &mut add)? == Filtered::GaveUp {
-            // Adding a version twice changes nothing (see `KnownVersions`).
-            parse_whole_list(path, &mut add)?;
         }
     }
     Ok(AptSource {
@@ -333,6 +373,71 @@ fn read_list_group(
         date: release.as_ref().and_then(|r| r.date),
         indexes: group.indexes.len(),
     })
+}
+
+/// The entries of installed names in the list at `path` (any
+/// architecture): from the cache while the list is unchanged, read
+/// otherwise (and then cached).
+fn listed_versions(
+    path: &Path,
+    wanted: &WantedNames<'_>,
+    cache: Option<&ListCache>,
+) -> Result<Vec<ListedVersion>, AptInventoryError> {
+    let Some(cache) = cache else {
+        return read_listed_versions(path, wanted);
+    };
+    let read_at = SystemTime::now();
+    let Ok(metadata) = fs::metadata(path) else {
+        // The read reports the error.
+        return read_listed_versions(path, wanted);
+    };
+    let identity = ListIdentity::of(&metadata);
+    if let Some(versions) = cache.load(path, &identity) {
+        return Ok(versions);
+    }
+    let versions = read_listed_versions(path, wanted)?;
+    // Stored only if the list did not change while (or just before) it
+    // was read: the entry must describe the content of that identity.
+    let unchanged = fs::metadata(path).is_ok_and(|m| ListIdentity::of(&m) == identity);
+    if unchanged && identity.settled_before(read_at) {
+        cache.store(path, &identity, &versions);
+    }
+    Ok(versions)
+}
+
+fn keep_if_wanted(
+    entry: PackageEntry<'_>,
+    wanted: &WantedNames<'_>,
+    versions: &mut Vec<ListedVersion>,
+) {
+    if wanted.contains_key(entry.package.as_ref()) {
+        versions.push(ListedVersion {
+            name: entry.package.into_owned(),
+            arch: entry.architecture.into_owned(),
+            version: entry.version.into_owned(),
+            priority: entry.priority.map(|p| p.into_owned()),
+            section: entry.section.map(|s| s.into_owned()),
+        });
+    }
+}
+
+/// Reads the list at `path` for the entries of installed names.
+fn read_listed_versions(
+    path: &Path,
+    wanted: &WantedNames<'_>,
+) -> Result<Vec<ListedVersion>, AptInventoryError> {
+    let mut versions = Vec::new();
+    let filtered = filter_list(path, wanted, &mut |entry| {
+        keep_if_wanted(entry, wanted, &mut versions)
+    })?;
+    if filtered == Filtered::GaveUp {
+        // What the filter handed over before giving up comes again.
+        versions.clear();
+        parse_whole_list(path, &mut |entry| {
+            keep_if_wanted(entry, wanted, &mut versions)
+        })?;
+    }
+    Ok(versions)
 }
 
 /// Installed names and their architectures: looked up once per list entry
@@ -498,6 +603,39 @@ mod tests {
         let error = read_inventory(&root).unwrap_err().to_string();
         assert!(error.contains("line 7"), "{error}");
         assert!(error.contains("binary-amd64_Packages"), "{error}");
+    }
+
+    #[test]
+    fn a_cache_entry_of_the_list_as_it_is_now_is_used_instead_of_the_list() {
+        let list = "Package: kit\nArchitecture: amd64\nVersion: 1.0-2\n";
+        let (dir, root) = root_with_list(list);
+        let cache_dir = dir.path().join("cache");
+        let versions = |root: &NodeRoot| -> Vec<String> {
+            read_inventory_with_cache(root, Some(&cache_dir))
+                .unwrap()
+                .updates
+                .into_iter()
+                .map(|u| u.version)
+                .collect()
+        };
+        assert_eq!(versions(&root), ["1.0-2"]);
+        // An entry stored for the list's current identity stands for its
+        // content: a scan takes it without reading the list.
+        let path = root
+            .join(APT_LISTS)
+            .join("deb.example_dists_stable_main_binary-amd64_Packages");
+        let identity = ListIdentity::of(&fs::metadata(&path).unwrap());
+        let cache = ListCache::new(&cache_dir, ["kit", "tool"]);
+        let stored = ListedVersion {
+            name: "kit".into(),
+            arch: "amd64".into(),
+            version: "1.0-9".into(),
+            priority: None,
+            section: None,
+        };
+        cache.store(&path, &identity, &[stored]);
+        assert_eq!(versions(&root), ["1.0-9"]);
+        assert_eq!(read_inventory(&root).unwrap().updates[0].version, "1.0-2");
     }
 
     #[test]

@@ -22,4 +22,4 @@ pub mod scan;
 pub mod source;
 
 pub use root::NodeRoot;
-pub use scan::{ScanError, ScanOptions, ScanReport, scan};
+pub use scan::{ScanError, ScanOptions, ScanReport, scan, scan_with_cache};

@@ -12,7 +12,7 @@ use patchline_agent::checkin::{self, AgentConfig, CheckinOutcome, EnrolSecret};
 use patchline_agent::driver::{self, DriverTimeouts};
 use patchline_agent::facts::read_facts;
 use patchline_agent::install::{self, Hooks, InstallOptions, RebootOption};
-use patchline_agent::{NodeRoot, ScanOptions, report, scan};
+use patchline_agent::{NodeRoot, ScanOptions, report, scan_with_cache};
 use patchline_core::baseline::Baseline;
 
 #[derive(Parser)]
@@ -52,6 +52,11 @@ enum Command {
         /// zypper refresh), with this time limit in seconds.
         #[arg(long)]
         refresh: Option<u64>,
+        /// Keep what the scan takes from each apt list in DIR (outside the
+        /// root) and reuse it while the list is unchanged; created if
+        /// missing. Without it nothing is written anywhere.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Install the approved updates (or an override list) on the node at
     /// ROOT, then print per-package results and the resulting compliance.
@@ -207,6 +212,7 @@ fn run() -> Result<ExitCode> {
             all,
             fail_if_non_compliant,
             refresh,
+            cache_dir,
         } => {
             let baseline = baseline.map(|path| read_baseline(&path)).transpose()?;
             let node = NodeRoot::new(&root);
@@ -218,8 +224,8 @@ fn run() -> Result<ExitCode> {
                 baseline,
                 now: at.unwrap_or_else(Timestamp::now),
             };
-            let report =
-                scan(&node, &options).with_context(|| format!("scanning {}", root.display()))?;
+            let report = scan_with_cache(&node, &options, cache_dir.as_deref())
+                .with_context(|| format!("scanning {}", root.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -1,6 +1,8 @@
 //! A scan: facts + inventory of a root, evaluated against a baseline by the
 //! domain core. Read-only: a scan never changes the node.
 
+use std::path::Path;
+
 use jiff::Timestamp;
 use patchline_core::baseline::{Baseline, BaselineError};
 use patchline_core::compliance::{EvaluationError, EvaluationInput, NodeCompliance, utc_day};
@@ -69,8 +71,20 @@ pub struct Inventory {
 /// Debian family, the rpm database and dnf/zypper caches for every other.
 /// For RPM families the reboot rules add their packages to `facts`.
 pub fn read_inventory(root: &NodeRoot, facts: &mut Facts) -> Result<Inventory, ScanError> {
+    read_inventory_with_cache(root, facts, None)
+}
+
+/// [`read_inventory`] with a scan cache: `cache_dir` (outside the root;
+/// the scan writes nothing to the node) keeps what was taken from each
+/// apt list, reused while the list and the installed names are unchanged
+/// (see [`apt::read_inventory_with_cache`]). Same result as without it.
+pub fn read_inventory_with_cache(
+    root: &NodeRoot,
+    facts: &mut Facts,
+    cache_dir: Option<&Path>,
+) -> Result<Inventory, ScanError> {
     if facts.os.family.is_debian_like() {
-        let apt = apt::read_inventory(root)?;
+        let apt = apt::read_inventory_with_cache(root, cache_dir)?;
         Ok(Inventory {
             installed: apt.installed,
             updates: apt.updates,
@@ -85,8 +99,18 @@ pub fn read_inventory(root: &NodeRoot, facts: &mut Facts) -> Result<Inventory, S
 /// Scans the node at `root`: dpkg/apt for the Debian family, the rpm
 /// database and dnf/zypper caches for every other family.
 pub fn scan(root: &NodeRoot, options: &ScanOptions) -> Result<ScanReport, ScanError> {
+    scan_with_cache(root, options, None)
+}
+
+/// [`scan`] with a scan cache in `cache_dir` (see
+/// [`read_inventory_with_cache`]): what a periodic agent runs.
+pub fn scan_with_cache(
+    root: &NodeRoot,
+    options: &ScanOptions,
+    cache_dir: Option<&Path>,
+) -> Result<ScanReport, ScanError> {
     let mut facts = read_facts(root)?;
-    let inventory = read_inventory(root, &mut facts)?;
+    let inventory = read_inventory_with_cache(root, &mut facts, cache_dir)?;
     let baseline = options
         .baseline
         .clone()
