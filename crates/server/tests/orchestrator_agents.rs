@@ -1,0 +1,299 @@
+//! Real agents through a scheduled window and Patch Now, on SQLite and on
+//! PostgreSQL, on a simulated clock.
+//!
+//! A Debian root (the real dpkg/apt) and a Rocky root (the real rpm/dnf)
+//! enrol with the server. At the window's opening, a pre-check command
+//! runs on both, then the install task installs on each what its own
+//! baseline approves: the Debian root gets its security fix and reports
+//! itself compliant. Patch Now then takes the Rocky root through its
+//! snapshot hook and an install of every available update (the emergency
+//! baseline). The agents run each work item once and report it at their
+//! next check-in; the server's view shows every invocation succeeded.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use patchline_agent::checkin::{self, AgentConfig, CheckinOutcome, EnrolSecret};
+use patchline_agent::install::Hooks;
+use patchline_api::checkin::WorkStatus;
+use patchline_api::enrolment::CreateEnrolmentSecretRequest;
+use patchline_api::executions::PatchNowRequest;
+use patchline_api::windows::{PatchOperation, Reboot, TaskAction, TaskSpec};
+use patchline_core::compliance::ComplianceStatus;
+use patchline_core::orchestration::{ExecutionStatus, InvocationStatus, Limit};
+use patchline_server::orchestrator::clock::ManualClock;
+use patchline_server::store::Backend;
+use patchline_testkit::apt_repo::native_architecture;
+use patchline_testkit::{
+    AptRepository, AptRoot, AptRootOptions, AptSuite, DebPackage, DnfRoot, DnfRootOptions,
+    PackageRoot, RpmPackage, RpmRepoEntry, RpmRepository, UpdateinfoStyle,
+};
+use support::db::TestDb;
+use support::orchestration::{OrchServer, at, command_task, daily_window, day_start, hosts_in, ok};
+
+/// A Debian root with `kit-ssl` 3.0.11 installed and its security fix
+/// 3.0.13 published in 2024 (the default baseline approves it).
+fn debian_node(dir: &Path) -> AptRoot {
+    let arch = ok(native_architecture());
+    let build = |name: &str, version: &str, out: &str| {
+        ok(DebPackage::new(name, version)
+            .arch(arch.as_str())
+            .multi_arch("same")
+            .build(&dir.join(out)))
+    };
+    let stable = vec![build("kit-ssl", "3.0.11-1~deb12u1", "v1")];
+    let fixed = vec![build("kit-ssl", "3.0.13-1~deb12u1", "v2")];
+    let mut repo = ok(AptRepository::new(dir.join("repo")));
+    let stable_suite = AptSuite::new("stable")
+        .with_date(at("2024-01-10T10:00:00Z"))
+        .with_packages(&stable);
+    ok(repo.publish(std::slice::from_ref(&stable_suite)));
+    let root = ok(AptRoot::create(
+        dir.join("node"),
+        &AptRootOptions {
+            sources: repo.sources(),
+            hostname: Some("deb-orch".into()),
+            ..AptRootOptions::default()
+        },
+    ));
+    ok(root.refresh());
+    ok(root.install(&["kit-ssl"]));
+    let dpkg = build("dpkg", "1.21.22", "tools");
+    ok(root.install_files(&[dpkg.path.as_path()]));
+    ok(repo.publish(&[
+        stable_suite,
+        AptSuite::security("stable-security")
+            .with_date(at("2024-02-01T10:00:00Z"))
+            .with_packages(&fixed),
+    ]));
+    ok(root.set_sources(&repo.sources()));
+    ok(root.refresh());
+    root
+}
+
+/// A Rocky root with `kit-plain` 1.0 installed and nothing newer yet.
+fn rocky_node(dir: &Path) -> (DnfRoot, RpmRepository) {
+    let rpm = ok(RpmPackage::new("kit-plain", "1.0").build(&dir.join("rpms")));
+    let repo = ok(RpmRepository::new(
+        dir.join("repo"),
+        UpdateinfoStyle::RedHat,
+    ));
+    ok(repo.publish(&[&rpm.path], &[]));
+    let root = ok(DnfRoot::create(
+        dir.join("node"),
+        &DnfRootOptions {
+            repositories: vec![RpmRepoEntry::new("kits", &repo)],
+            hostname: Some("rocky-orch".into()),
+            ..DnfRootOptions::default()
+        },
+    ));
+    ok(root.refresh());
+    ok(root.install(&["kit-plain"]));
+    (root, repo)
+}
+
+fn agent_config(server: &OrchServer, state_dir: &Path, root: &Path, secret: &str) -> AgentConfig {
+    let mut config = AgentConfig::new(
+        server.server.base_url(),
+        server.server.ca_pem.as_bytes().to_vec(),
+        state_dir,
+    );
+    config.root = root.to_path_buf();
+    config.enrol_secret = Some(EnrolSecret::new(secret));
+    config.allow_commands = true;
+    config.hooks = Hooks {
+        snapshot: Some("touch \"$PATCHLINE_ROOT/snapshot-taken\"".into()),
+        ..Hooks::default()
+    };
+    config.retry = checkin::RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(500),
+    };
+    config
+}
+
+/// The statuses of the work an agent ran in one `run_once`, by output prefix.
+fn ran(outcome: &CheckinOutcome) -> Vec<WorkStatus> {
+    outcome
+        .work_done
+        .iter()
+        .map(|result| result.status)
+        .collect()
+}
+
+fn scenario(backend: Backend) {
+    let dir = ok(tempfile::tempdir());
+    let debian = debian_node(&dir.path().join("debian"));
+    let (rocky, rocky_repo) = rocky_node(&dir.path().join("rocky"));
+    let runtime = ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build());
+    runtime.block_on(async {
+        let db = TestDb::new(backend).await;
+        let clock = ManualClock::new(day_start());
+        let server = OrchServer::start(&db, &dir.path().join("server"), &clock).await;
+        let secret = ok(server
+            .admin
+            .create_enrolment_secret(&CreateEnrolmentSecretRequest {
+                name: "orch".into(),
+                max_uses: Some(2),
+                expires_at: None,
+                tags: BTreeMap::from([("Role".to_owned(), "e2e".to_owned())]),
+            })
+            .await)
+        .secret;
+        let deb = agent_config(
+            &server,
+            &dir.path().join("deb-state"),
+            debian.path(),
+            &secret,
+        );
+        let rpm = agent_config(
+            &server,
+            &dir.path().join("rpm-state"),
+            rocky.path(),
+            &secret,
+        );
+        let (deb_first, rpm_first) = tokio::join!(
+            checkin::run_once(deb.clone()),
+            checkin::run_once(rpm.clone())
+        );
+        let (deb_first, rpm_first) = (ok(deb_first), ok(rpm_first));
+        assert_eq!(
+            deb_first.compliance.as_ref().map(|c| c.status),
+            Some(ComplianceStatus::NonCompliant)
+        );
+
+        let all = Limit::Percent(100);
+        let install = TaskSpec {
+            name: "install".into(),
+            priority: 1,
+            action: TaskAction::Patch {
+                operation: PatchOperation::Install,
+                reboot: Reboot::NoReboot,
+                baseline: None,
+            },
+            max_concurrency: all,
+            max_errors: Limit::Count(0),
+            timeout_seconds: Some(1800),
+        };
+        let mut pre = command_task("pre", 0, all, Limit::Count(0));
+        pre.action = TaskAction::Command {
+            command: "test -d \"$PATCHLINE_ROOT/var\" && echo pre-check passed".into(),
+        };
+        server
+            .put_window(&daily_window("e2e", "e2e", vec![pre, install]))
+            .await;
+
+        // The opening: the pre-check runs on both nodes.
+        clock.set(at("2027-01-04T02:00:00Z"));
+        assert_eq!(server.tick().await.opened.len(), 1);
+        let (deb_pre, rpm_pre) = tokio::join!(
+            checkin::run_once(deb.clone()),
+            checkin::run_once(rpm.clone())
+        );
+        let (deb_pre, rpm_pre) = (ok(deb_pre), ok(rpm_pre));
+        for outcome in [&deb_pre, &rpm_pre] {
+            assert_eq!(ran(outcome), [WorkStatus::Success], "{outcome:?}");
+            assert!(outcome.work_done[0].output.contains("pre-check passed"));
+        }
+        // Then the install, each node with its own baseline.
+        server.tick().await;
+        let (deb_install, rpm_install) = tokio::join!(
+            checkin::run_once(deb.clone()),
+            checkin::run_once(rpm.clone())
+        );
+        let (deb_install, rpm_install) = (ok(deb_install), ok(rpm_install));
+        assert_eq!(ran(&deb_install), [WorkStatus::Success], "{deb_install:?}");
+        assert_eq!(ran(&rpm_install), [WorkStatus::Success], "{rpm_install:?}");
+        assert_eq!(
+            ok(debian.installed_version("kit-ssl")).as_deref(),
+            Some("3.0.13-1~deb12u1")
+        );
+        assert_eq!(
+            deb_install.compliance.as_ref().map(|c| c.status),
+            Some(ComplianceStatus::Compliant),
+            "the post-install check-in carries the new inventory"
+        );
+        server.tick().await;
+        let executions = server.executions_of("e2e").await;
+        assert_eq!(executions.len(), 1);
+        let view = server.execution(&executions[0].id).await;
+        assert_eq!(view.status, ExecutionStatus::Success, "{view:?}");
+        for task in ["pre", "install"] {
+            assert_eq!(
+                hosts_in(&view, task, InvocationStatus::Success),
+                ["deb-orch", "rocky-orch"]
+            );
+        }
+        let deb_install_output = view.tasks[1]
+            .invocations
+            .iter()
+            .find(|i| i.hostname == "deb-orch")
+            .map(|i| i.output.clone())
+            .unwrap_or_default();
+        assert!(
+            deb_install_output.contains("kit-ssl"),
+            "{deb_install_output}"
+        );
+
+        // Patch Now on the Rocky node once a newer kit-plain is published:
+        // the agent's snapshot hook first, then every update.
+        let newer = ok(RpmPackage::new("kit-plain", "1.1").build(&dir.path().join("rpms-1.1")));
+        let older = dir.path().join("rocky/rpms");
+        let mut published: Vec<std::path::PathBuf> = ok(std::fs::read_dir(&older))
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "rpm"))
+            .collect();
+        published.push(newer.path.clone());
+        ok(rocky_repo.publish(&published, &[]));
+        let created = ok(server
+            .admin
+            .patch_now(&PatchNowRequest {
+                nodes: vec![rpm_first.node_id.clone()],
+                baseline: None,
+                reboot: Reboot::NoReboot,
+                snapshot_command: None,
+                waive_snapshot: None,
+                max_concurrency: None,
+                max_errors: None,
+            })
+            .await);
+        let snapshot = ok(checkin::run_once(rpm.clone()).await);
+        assert_eq!(ran(&snapshot), [WorkStatus::Success], "{snapshot:?}");
+        assert!(rocky.path().join("snapshot-taken").exists());
+        assert_eq!(
+            ok(rocky.installed_version("kit-plain"))
+                .as_deref()
+                .map(|v| v.starts_with("1.0")),
+            Some(true)
+        );
+        clock.advance(jiff::SignedDuration::from_secs(30));
+        server.tick().await;
+        let patched = ok(checkin::run_once(rpm.clone()).await);
+        assert_eq!(ran(&patched), [WorkStatus::Success], "{patched:?}");
+        let version = ok(rocky.installed_version("kit-plain")).unwrap_or_default();
+        assert!(version.starts_with("1.1"), "kit-plain {version}");
+        server.tick().await;
+        let view = server.execution(&created.id).await;
+        assert_eq!(view.status, ExecutionStatus::Success, "{view:?}");
+        // Nothing runs twice: a further check-in gets no work.
+        let idle = ok(checkin::run_once(rpm).await);
+        assert!(idle.work_done.is_empty() && idle.work_pending.is_empty());
+        ok(server.server.stop().await);
+    });
+}
+
+#[test]
+fn real_agents_run_a_scheduled_window_and_patch_now_on_sqlite() {
+    scenario(Backend::Sqlite);
+}
+
+#[test]
+fn real_agents_run_a_scheduled_window_and_patch_now_on_postgres() {
+    scenario(Backend::Postgres);
+}
