@@ -458,19 +458,17 @@ async fn tagging_rules_tag_every_node_below_agent_and_operator_tags(db: TestDb) 
 
     // A node enrolled later gets the rules through `apply_tagging_rules`.
     let late = enrol(&store, facts("web-2.example", &[]), &[], &[]).await;
-    assert!(
-        store
-            .apply_tagging_rules(&late.id, &late.facts, at(3))
-            .await
-            .unwrap()
-    );
+    assert!(store.apply_tagging_rules(&late.id, at(3)).await.unwrap());
     assert_eq!(node_tags(&store, &late.id).await["Application"], "shop");
-    assert!(
-        !store
-            .apply_tagging_rules(&late.id, &late.facts, at(4))
-            .await
-            .unwrap()
-    );
+    assert!(!store.apply_tagging_rules(&late.id, at(4)).await.unwrap());
+
+    // The layer set directly: audited once, the same tags again are no change.
+    let start = last_audit_id(&store).await;
+    let direct = tags(&[("Zone", "edge")]);
+    assert!(store.set_rule_tags(&late.id, &direct, at(5)).await.unwrap());
+    assert!(!store.set_rule_tags(&late.id, &direct, at(6)).await.unwrap());
+    assert_eq!(node_tags(&store, &late.id).await, direct);
+    assert_eq!(audit_actions(&store, start).await, ["node.rule-tags"]);
 
     let names: Vec<String> = store
         .tagging_rules()

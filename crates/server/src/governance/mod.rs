@@ -14,7 +14,6 @@ pub mod planner;
 pub mod window_check;
 
 use jiff::Timestamp;
-use patchline_api::checkin::NodeFacts;
 
 use crate::app::AppState;
 
@@ -22,13 +21,8 @@ use crate::app::AppState;
 /// stored already, so a failure (a server problem, logged here) must not
 /// fail it: the rules apply again at the node's next facts change or the
 /// next rule change.
-pub async fn apply_on_enrolment(
-    state: &AppState,
-    node_id: &str,
-    facts: &NodeFacts,
-    now: Timestamp,
-) {
-    if let Err(error) = state.store.apply_tagging_rules(node_id, facts, now).await {
+pub async fn apply_on_enrolment(state: &AppState, node_id: &str, now: Timestamp) {
+    if let Err(error) = state.store.apply_tagging_rules(node_id, now).await {
         tracing::error!(node = %node_id, %error, "applying the tagging rules at enrolment failed");
     }
 }

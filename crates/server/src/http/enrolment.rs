@@ -117,7 +117,7 @@ pub async fn enrol(
         }
         Err(other) => return Err(other.into()),
     };
-    crate::governance::apply_on_enrolment(&state, &node.id, &node.facts, crate::app::now()).await;
+    crate::governance::apply_on_enrolment(&state, &node.id, crate::app::now()).await;
     state.metrics.record_enrolment("accepted");
     tracing::info!(node = %node.id, hostname = %node.facts.hostname, "node enrolled");
     Ok(Json(EnrolResponse {

@@ -6,7 +6,7 @@
 //! transaction, so the stored rule tags always follow the stored rules;
 //! check-ins whose facts changed re-apply them to their node
 //! ([`Store::record_checkin`]); enrolment applies them through
-//! [`Store::set_rule_tags`]. Every change is audited.
+//! [`Store::apply_tagging_rules`]. Every change is audited.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use patchline_api::checkin::NodeFacts;
 use patchline_api::governance::GovernanceSettings;
 use patchline_core::orchestration::{RuleFacts, TaggingRule, rule_tags};
 use serde_json::json;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::nodes::replace_rule_tags;
@@ -264,6 +265,18 @@ impl Store {
         tags: &BTreeMap<String, String>,
         now: Timestamp,
     ) -> Result<bool> {
+        // The usual answer (no rule, or the same tags) without taking the
+        // write lock: a plain read first.
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT rule_tags FROM nodes WHERE id = $1")
+                .bind(node_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(current) = current
+            && from_json::<BTreeMap<String, String>>(&current, "node rule tags")? == *tags
+        {
+            return Ok(false);
+        }
         let mut transaction = self.begin_write().await?;
         let stored: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT rule_tags FROM nodes WHERE id = $1{}",
@@ -286,17 +299,49 @@ impl Store {
         Ok(true)
     }
 
-    /// Applies the stored rules to one node's facts (enrolment); whether
-    /// its rule tags changed.
-    pub async fn apply_tagging_rules(
-        &self,
-        node_id: &str,
-        facts: &NodeFacts,
-        now: Timestamp,
-    ) -> Result<bool> {
+    /// Applies the stored rules to a node's stored facts (after its
+    /// enrolment); whether its rule tags changed. The usual answer (nothing
+    /// to change) is found without the write lock; a change is recomputed
+    /// under the node's row lock with the rules as they are then, so a rule
+    /// change committed meanwhile is never overwritten by older rules.
+    pub async fn apply_tagging_rules(&self, node_id: &str, now: Timestamp) -> Result<bool> {
         let rules = self.tagging_rules().await?;
-        let tags = rule_tags(&rules, &rule_facts(facts));
-        self.set_rule_tags(node_id, &tags, now).await
+        let row = sqlx::query("SELECT facts, rule_tags FROM nodes WHERE id = $1")
+            .bind(node_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound {
+                what: format!("node {node_id:?}"),
+            });
+        };
+        let (facts, before) = facts_and_rule_tags(&row)?;
+        if rule_tags(&rules, &rule_facts(&facts)) == before {
+            return Ok(false);
+        }
+
+        let mut transaction = self.begin_write().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT facts, rule_tags FROM nodes WHERE id = $1{}",
+            self.for_update()
+        )))
+        .bind(node_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound {
+                what: format!("node {node_id:?}"),
+            });
+        };
+        let (facts, before) = facts_and_rule_tags(&row)?;
+        let rules = tagging_rules_in(&mut transaction).await?;
+        let after = rule_tags(&rules, &rule_facts(&facts));
+        if after == before {
+            return Ok(false);
+        }
+        replace_rule_tags(&mut transaction, node_id, &before, &after, now).await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// Re-applies the stored rules (as the caller's transaction sees them)
@@ -319,9 +364,7 @@ impl Store {
         let mut retagged = 0;
         for row in &rows {
             let id: String = row.try_get("id")?;
-            let facts: NodeFacts = from_json(&row.try_get::<String, _>("facts")?, "node facts")?;
-            let before: BTreeMap<String, String> =
-                from_json(&row.try_get::<String, _>("rule_tags")?, "node rule tags")?;
+            let (facts, before) = facts_and_rule_tags(row)?;
             let after = rule_tags(&rules, &rule_facts(&facts));
             if after != before {
                 replace_rule_tags(connection, &id, &before, &after, now).await?;
@@ -330,6 +373,13 @@ impl Store {
         }
         Ok(retagged)
     }
+}
+
+/// A node row's facts and rule tags.
+fn facts_and_rule_tags(row: &AnyRow) -> Result<(NodeFacts, BTreeMap<String, String>)> {
+    let facts = from_json(&row.try_get::<String, _>("facts")?, "node facts")?;
+    let rule_tags = from_json(&row.try_get::<String, _>("rule_tags")?, "node rule tags")?;
+    Ok((facts, rule_tags))
 }
 
 pub(crate) async fn governance_settings_in(
