@@ -27,6 +27,7 @@ both_backends!(
     the_cutoff_stops_new_starts_timeouts_end_silent_work_and_the_window_end_cancels,
     a_zone_rollout_finishes_each_zone_first_and_a_failure_stops_it,
     the_concurrent_executions_quota_makes_executions_wait_or_skip,
+    finished_executions_are_kept_for_the_retention_then_deleted,
 );
 
 async fn setup(db: &TestDb) -> (tempfile::TempDir, ManualClock, OrchServer) {
@@ -557,5 +558,45 @@ async fn the_concurrent_executions_quota_makes_executions_wait_or_skip(db: TestD
         only_execution(&server, "second").await.status,
         ExecutionStatus::InProgress
     );
+    ok(server.server.stop().await);
+}
+
+async fn finished_executions_are_kept_for_the_retention_then_deleted(db: TestDb) {
+    let dir = ok(tempfile::tempdir());
+    let clock = ManualClock::new(day_start());
+    let server = OrchServer::start_with(&db, dir.path(), &clock, |config| {
+        config.execution_retention = Some(std::time::Duration::from_secs(24 * 3600));
+    })
+    .await;
+    let mut node = server.enrol("k1", &[]).await;
+    let ledger = Ledger::default();
+    let created = ok(server
+        .admin
+        .patch_now(&PatchNowRequest {
+            nodes: vec![node.id.clone()],
+            baseline: None,
+            reboot: Default::default(),
+            snapshot_command: None,
+            waive_snapshot: Some("test".into()),
+            max_concurrency: None,
+            max_errors: None,
+        })
+        .await);
+    node.checkin(&server, &ledger).await;
+    node.finish(&all_succeed);
+    node.checkin(&server, &ledger).await;
+    assert_eq!(server.tick().await.finished, [created.id.clone()]);
+
+    // Kept for a day, then deleted with its tasks and invocations.
+    clock.advance(SignedDuration::from_hours(23));
+    assert_eq!(server.tick().await.purged, 0);
+    assert_eq!(
+        server.execution(&created.id).await.status,
+        ExecutionStatus::Success
+    );
+    clock.advance(SignedDuration::from_hours(2));
+    assert_eq!(server.tick().await.purged, 1);
+    let (status, _) = code_of(server.admin.execution(&created.id).await);
+    assert_eq!(status, 404);
     ok(server.server.stop().await);
 }

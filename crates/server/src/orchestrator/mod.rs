@@ -71,6 +71,8 @@ struct Inner {
     instance: String,
     /// Wakes the background loop (a check-in reported results).
     wake: Notify,
+    /// When the history retention last ran (clock time).
+    last_purge: std::sync::Mutex<Option<jiff::Timestamp>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -97,6 +99,7 @@ impl Orchestrator {
                 settings,
                 instance: format!("server-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
+                last_purge: std::sync::Mutex::new(None),
             }),
         }
     }

@@ -331,7 +331,15 @@ impl<'a> Step<'a> {
             let status = task_outcome(&counts);
             let ended = status.is_terminal();
             all_ended &= ended;
-            let note = self.task_notes.get(&task.index).cloned();
+            // A new note adds to what an earlier step said (a cutoff,
+            // then the window end), never replaces it.
+            let note = match (&task.detail, self.task_notes.get(&task.index)) {
+                (Some(old), Some(new)) if !old.contains(new.as_str()) => {
+                    Some(format!("{old}; {new}"))
+                }
+                (None, Some(new)) => Some(new.clone()),
+                _ => None,
+            };
             if let Some(note) = note.as_ref().or(task.detail.as_ref()) {
                 notes.push(format!("task {:?}: {note}", task.name));
             }

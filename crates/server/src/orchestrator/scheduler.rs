@@ -100,10 +100,22 @@ impl Orchestrator {
             opened: self.open_due_windows(now).await?,
             ..TickReport::default()
         };
-        let quota = self.inner.settings.quotas.max_concurrent_executions;
-        report.started = store.start_pending_executions(quota, now).await?;
+        let mut active = store
+            .executions_in(&[ExecutionStatus::Pending, ExecutionStatus::InProgress])
+            .await?;
+        // Starting takes a write transaction: only when something waits.
+        if active.iter().any(|e| e.status == ExecutionStatus::Pending) {
+            let quota = self.inner.settings.quotas.max_concurrent_executions;
+            report.started = store.start_pending_executions(quota, now).await?;
+            if !report.started.is_empty() {
+                active = store.executions_in(&[ExecutionStatus::InProgress]).await?;
+            }
+        }
         let lease_until = now.checked_add(self.lease()).unwrap_or(Timestamp::MAX);
-        for execution in store.executions_in(&[ExecutionStatus::InProgress]).await? {
+        let running = active
+            .into_iter()
+            .filter(|e| e.status == ExecutionStatus::InProgress);
+        for execution in running {
             if !store
                 .claim_lease(&execution.id, &self.inner.instance, now, lease_until)
                 .await?
@@ -118,10 +130,28 @@ impl Orchestrator {
         if let Some(retention) = self.inner.settings.history_retention
             && let Ok(retention) = SignedDuration::try_from(retention)
             && let Ok(before) = now.checked_sub(retention)
+            && self.purge_due(now)
         {
             report.purged = store.purge_executions(before).await?;
         }
         Ok(report)
+    }
+
+    /// Whether the history retention should run now: at most once an
+    /// hour (of the clock), not at every round.
+    fn purge_due(&self, now: Timestamp) -> bool {
+        let mut last = self
+            .inner
+            .last_purge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|last| {
+            now < last || now.duration_since(last) >= SignedDuration::from_hours(1)
+        });
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// Creates the executions of windows due now; their ids.

@@ -619,8 +619,13 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut transaction = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(results.len());
-        for result in results {
+        // Rows are updated in id order, as a scheduling step does, so two
+        // transactions never wait on each other's rows in a cycle.
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by(|a, b| results[*a].id.cmp(&results[*b].id));
+        let mut outcomes = vec![ResultOutcome::Ignored; results.len()];
+        for index in order {
+            let result = &results[index];
             let status = match result.status {
                 WorkStatus::Success => InvocationStatus::Success,
                 WorkStatus::Failed => InvocationStatus::Failed,
@@ -638,11 +643,9 @@ impl Store {
             .execute(&mut *transaction)
             .await?
             .rows_affected();
-            outcomes.push(if updated > 0 {
-                ResultOutcome::Recorded
-            } else {
-                ResultOutcome::Ignored
-            });
+            if updated > 0 {
+                outcomes[index] = ResultOutcome::Recorded;
+            }
         }
         transaction.commit().await?;
         Ok(outcomes)
@@ -858,7 +861,10 @@ impl ExecutionStep {
     /// moved on (a check-in or another server got there first): the step
     /// must then be dropped (rolled back) and decided again.
     pub(crate) async fn apply(&mut self, changes: &StepChanges, now: Timestamp) -> Result<bool> {
-        for change in &changes.invocations {
+        // In id order, like the results of a check-in (no lock cycles).
+        let mut invocations: Vec<&InvocationChange> = changes.invocations.iter().collect();
+        invocations.sort_by(|a, b| a.id.cmp(&b.id));
+        for change in invocations {
             let updated = if change.to == InvocationStatus::Queued {
                 sqlx::query(
                     "UPDATE invocations SET status = 'queued', queued_at = $1, deadline = $2 \
