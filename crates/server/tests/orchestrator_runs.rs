@@ -585,7 +585,7 @@ async fn finished_executions_are_kept_for_the_retention_then_deleted(db: TestDb)
     node.checkin(&server, &ledger).await;
     node.finish(&all_succeed);
     node.checkin(&server, &ledger).await;
-    assert_eq!(server.tick().await.finished, [created.id.clone()]);
+    assert_eq!(server.tick().await.finished, std::slice::from_ref(&created.id));
 
     // Kept for a day, then deleted with its tasks and invocations.
     clock.advance(SignedDuration::from_hours(23));
