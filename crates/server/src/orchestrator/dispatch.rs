@@ -81,7 +81,8 @@ impl Orchestrator {
                 }
             }
         }
-        let busy = store.node_has_open_invocations(node_id).await?;
+        // Work handed over is in flight: no need to ask the store.
+        let busy = !work.is_empty() || store.node_has_open_invocations(node_id).await?;
         Ok(CheckinWork { work, busy })
     }
 
