@@ -340,7 +340,7 @@ async fn governance_settings_name_existing_objects_and_protect_the_default_windo
         .await
         .unwrap();
     let generation = store.policy_generation().await.unwrap();
-    let start = last_audit_id(&store).await;
+
     assert!(
         store
             .put_governance_settings("user:admin", &wanted, at(3))
@@ -363,6 +363,34 @@ async fn governance_settings_name_existing_objects_and_protect_the_default_windo
         store.delete_window("user:admin", "sunday", at(5)).await,
         Err(StoreError::Conflict { .. })
     ));
+    // The default window serves every node: it cannot be given an owner,
+    // and an owned window cannot become the default.
+    let mut owned = window("sunday");
+    owned.owner = Some(patchline_api::auth::TagScope {
+        key: "Application".into(),
+        value: "shop".into(),
+    });
+    assert!(matches!(
+        store.put_window("user:admin", &owned, 50, at(5)).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    owned.name = "team".into();
+    store
+        .put_window("user:admin", &owned, 50, at(5))
+        .await
+        .unwrap();
+    let to_team = GovernanceSettings {
+        default_window: Some("team".into()),
+        default_patch_group: None,
+    };
+    match store
+        .put_governance_settings("user:admin", &to_team, at(5))
+        .await
+    {
+        Err(StoreError::Invalid { reason }) => assert!(reason.contains("no owner"), "{reason}"),
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    let start = last_audit_id(&store).await;
     assert!(
         store
             .put_governance_settings("user:admin", &GovernanceSettings::default(), at(6))
@@ -375,7 +403,7 @@ async fn governance_settings_name_existing_objects_and_protect_the_default_windo
         .unwrap();
     assert_eq!(
         audit_actions(&store, start).await,
-        ["governance.put", "governance.put", "window.delete"]
+        ["governance.put", "window.delete"]
     );
 }
 

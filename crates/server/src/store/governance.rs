@@ -101,15 +101,28 @@ impl Store {
             }
         }
         if let Some(window) = &settings.default_window {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT name FROM windows WHERE name = $1")
+            let owner: Option<Option<String>> =
+                sqlx::query_scalar("SELECT owner_key FROM windows WHERE name = $1")
                     .bind(window)
                     .fetch_optional(&mut *transaction)
                     .await?;
-            if exists.is_none() {
-                return Err(StoreError::Invalid {
-                    reason: format!("default_window: window {window:?} does not exist"),
-                });
+            match owner {
+                None => {
+                    return Err(StoreError::Invalid {
+                        reason: format!("default_window: window {window:?} does not exist"),
+                    });
+                }
+                // An owned window reaches only its team's nodes: as the
+                // default it would leave every other untagged node out.
+                Some(Some(_)) => {
+                    return Err(StoreError::Invalid {
+                        reason: format!(
+                            "default_window: window {window:?} is owned by an app-team scope; \
+                             the default window must have no owner"
+                        ),
+                    });
+                }
+                Some(None) => {}
             }
         }
         let value = to_json(settings, "governance settings")?;

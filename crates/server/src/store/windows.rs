@@ -125,6 +125,20 @@ impl Store {
                 });
             }
         }
+        if spec.owner.is_some()
+            && governance_settings_in(&mut transaction)
+                .await?
+                .default_window
+                .as_deref()
+                == Some(name.as_str())
+        {
+            return Err(StoreError::Invalid {
+                reason: format!(
+                    "owner: window {name:?} is the governance default window, which serves \
+                     every node and so has no owner"
+                ),
+            });
+        }
         let version = before.as_ref().map_or(1, |(_, version)| version + 1);
         let spec_json = to_json(spec, "window spec")?;
         let (owner_key, owner_value) = match &spec.owner {
