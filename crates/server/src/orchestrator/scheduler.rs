@@ -100,31 +100,32 @@ impl Orchestrator {
             opened: self.open_due_windows(now).await?,
             ..TickReport::default()
         };
-        let mut active = store
-            .executions_in(&[ExecutionStatus::Pending, ExecutionStatus::InProgress])
-            .await?;
+        let mut active = store.active_executions().await?;
         // Starting takes a write transaction: only when something waits.
-        if active.iter().any(|e| e.status == ExecutionStatus::Pending) {
+        if active
+            .iter()
+            .any(|(_, status)| *status == ExecutionStatus::Pending)
+        {
             let quota = self.inner.settings.quotas.max_concurrent_executions;
             report.started = store.start_pending_executions(quota, now).await?;
             if !report.started.is_empty() {
-                active = store.executions_in(&[ExecutionStatus::InProgress]).await?;
+                active = store.active_executions().await?;
             }
         }
         let lease_until = now.checked_add(self.lease()).unwrap_or(Timestamp::MAX);
         let running = active
             .into_iter()
-            .filter(|e| e.status == ExecutionStatus::InProgress);
-        for execution in running {
+            .filter(|(_, status)| *status == ExecutionStatus::InProgress);
+        for (id, _) in running {
             if !store
-                .claim_lease(&execution.id, &self.inner.instance, now, lease_until)
+                .claim_lease(&id, &self.inner.instance, now, lease_until)
                 .await?
             {
                 continue;
             }
-            report.stepped.push(execution.id.clone());
-            if self.step(&execution.id, now).await? {
-                report.finished.push(execution.id);
+            report.stepped.push(id.clone());
+            if self.step(&id, now).await? {
+                report.finished.push(id);
             }
         }
         if let Some(retention) = self.inner.settings.history_retention

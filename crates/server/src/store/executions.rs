@@ -398,25 +398,19 @@ impl Store {
         rows.iter().map(execution_record).collect()
     }
 
-    /// The executions in one of `statuses`, oldest opening first.
-    pub async fn executions_in(
-        &self,
-        statuses: &[ExecutionStatus],
-    ) -> Result<Vec<ExecutionRecord>> {
-        if statuses.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE status IN {} \
+    /// The ids and statuses of the executions not ended (pending or in
+    /// progress), oldest opening first: what a scheduling round walks,
+    /// without reading their plans.
+    pub async fn active_executions(&self) -> Result<Vec<(String, ExecutionStatus)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM executions WHERE status IN ('pending', 'in-progress') \
              ORDER BY scheduled_for, created_at, id",
-            placeholders(1, statuses.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for status in statuses {
-            query = query.bind(status.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(execution_record).collect()
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, status)| Ok((id, parse_text(&status, "execution status")?)))
+            .collect()
     }
 
     /// The task executions of these executions, by execution and index.
