@@ -28,6 +28,7 @@ both_backends!(
     a_zone_rollout_finishes_each_zone_first_and_a_failure_stops_it,
     the_concurrent_executions_quota_makes_executions_wait_or_skip,
     finished_executions_are_kept_for_the_retention_then_deleted,
+    the_window_tag_the_default_window_and_the_enabled_flag_choose_what_runs,
 );
 
 async fn setup(db: &TestDb) -> (tempfile::TempDir, ManualClock, OrchServer) {
@@ -585,7 +586,10 @@ async fn finished_executions_are_kept_for_the_retention_then_deleted(db: TestDb)
     node.checkin(&server, &ledger).await;
     node.finish(&all_succeed);
     node.checkin(&server, &ledger).await;
-    assert_eq!(server.tick().await.finished, std::slice::from_ref(&created.id));
+    assert_eq!(
+        server.tick().await.finished,
+        std::slice::from_ref(&created.id)
+    );
 
     // Kept for a day, then deleted with its tasks and invocations.
     clock.advance(SignedDuration::from_hours(23));
@@ -598,5 +602,72 @@ async fn finished_executions_are_kept_for_the_retention_then_deleted(db: TestDb)
     assert_eq!(server.tick().await.purged, 1);
     let (status, _) = code_of(server.admin.execution(&created.id).await);
     assert_eq!(status, 404);
+    ok(server.server.stop().await);
+}
+
+async fn the_window_tag_the_default_window_and_the_enabled_flag_choose_what_runs(db: TestDb) {
+    let (_dir, clock, server) = setup(&db).await;
+    let tag = "Maintenance Window";
+    enrol_all(
+        &server,
+        &[
+            ("t1", &[]),
+            ("t2", &[(tag, "night")]),
+            ("t3", &[(tag, "elsewhere")]),
+            ("t4", &[("Role", "web")]),
+        ],
+    )
+    .await;
+    let task = || {
+        vec![command_task(
+            "work",
+            0,
+            Limit::Percent(100),
+            Limit::Count(0),
+        )]
+    };
+    let mut fallback = daily_window("fallback", "none", task());
+    fallback.targets = Default::default();
+    server.put_window(&fallback).await;
+    server
+        .put_window(&daily_window("night", "web", task()))
+        .await;
+    let mut off = daily_window("off", "web", task());
+    off.enabled = false;
+    server.put_window(&off).await;
+    ok(server
+        .admin
+        .put_governance(&patchline_api::governance::GovernanceSettings {
+            default_window: Some("fallback".into()),
+            default_patch_group: None,
+        })
+        .await);
+
+    clock.set(at("2027-01-04T02:00:00Z"));
+    assert_eq!(
+        server.tick().await.opened.len(),
+        2,
+        "the disabled window stays shut"
+    );
+    assert!(server.executions_of("off").await.is_empty());
+    let targets = |view: &ExecutionView| {
+        let mut hosts: Vec<String> = view.tasks[0]
+            .invocations
+            .iter()
+            .map(|i| i.hostname.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    };
+    // Nodes without a window tag fall to the default window; the tag and
+    // the tag query both bring nodes into "night"; t3's window does not exist.
+    assert_eq!(
+        targets(&only_execution(&server, "fallback").await),
+        ["t1", "t4"]
+    );
+    assert_eq!(
+        targets(&only_execution(&server, "night").await),
+        ["t2", "t4"]
+    );
     ok(server.server.stop().await);
 }
