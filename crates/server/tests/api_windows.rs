@@ -489,6 +489,39 @@ async fn the_planner_recommends_a_length_and_flags_problems_overlaps_and_shared_
             .is_empty()
     );
 
+    // An install overriding the baseline with one of another OS family
+    // would fail on every Debian target.
+    let rhel = patchline_api::baselines::PutBaselineRequest {
+        baseline: patchline_core::baseline::Baseline {
+            name: "rhel-now".into(),
+            ..patchline_core::baseline::Baseline::default_for(
+                patchline_core::os::OsFamily::RhelCompatible,
+            )
+        },
+        default_for_family: false,
+    };
+    server.admin.put_baseline(&rhel).await.expect("baseline");
+    let mut foreign = window("prod-rhel", "prod");
+    foreign.tasks[1].action = TaskAction::Patch {
+        operation: PatchOperation::Install,
+        reboot: Reboot::NoReboot,
+        baseline: Some("rhel-now".into()),
+    };
+    server.admin.put_window(&foreign).await.expect("saved");
+    let plan = server.admin.window_plan("prod-rhel").await.expect("plan");
+    assert!(
+        plan.problems
+            .iter()
+            .any(|p| p.contains("\"rhel-now\"") && p.contains("3 of the targets are not")),
+        "{:?}",
+        plan.problems
+    );
+    server
+        .admin
+        .delete_window("prod-rhel")
+        .await
+        .expect("delete");
+
     // No targets, no tasks, a one-off in the past: each a problem.
     let mut empty = window("nothing", "staging");
     empty.tasks.clear();

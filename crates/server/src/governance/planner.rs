@@ -6,12 +6,13 @@
 //! `Application`, environment tag `Environment`, zone tag the window's
 //! rollout zone tag or `Zone`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use patchline_api::nodes::tag_keys;
-use patchline_api::windows::{WindowOverlap, WindowPlan, WindowSpec};
+use patchline_api::windows::{TaskAction, WindowOverlap, WindowPlan, WindowSpec};
 use patchline_core::orchestration::{NodePlacement, overlaps, plan, shared_window_warnings};
+use patchline_core::os::OsFamily;
 use patchline_core::schedule::{WindowSchedule, WindowTiming};
 
 use super::window_check::window_schedule;
@@ -36,6 +37,8 @@ pub struct Fleet<'a> {
     pub nodes: &'a [NodeRecord],
     /// The governance default window.
     pub default_window: Option<&'a str>,
+    /// Every stored baseline's OS family (for task overrides).
+    pub baselines: &'a BTreeMap<String, OsFamily>,
     pub now: Timestamp,
 }
 
@@ -59,6 +62,7 @@ pub fn plan_window(spec: &WindowSpec, fleet: Fleet<'_>) -> WindowPlan {
     if spec.tasks.is_empty() {
         problems.push("the window has no tasks".to_owned());
     }
+    problems.extend(override_family_problems(spec, fleet));
     let timed = match (
         window_schedule(spec),
         WindowTiming::new(spec.duration_hours, spec.cutoff_hours),
@@ -99,6 +103,41 @@ pub fn plan_window(spec: &WindowSpec, fleet: Fleet<'_>) -> WindowPlan {
         warnings,
         next_openings: next,
     }
+}
+
+/// Install tasks whose override baseline is of another OS family than
+/// some targets: their install would fail on those nodes.
+fn override_family_problems(spec: &WindowSpec, fleet: Fleet<'_>) -> Vec<String> {
+    let members = window_members(spec, fleet.default_window, fleet.nodes);
+    let mut problems = Vec::new();
+    for task in &spec.tasks {
+        let TaskAction::Patch {
+            baseline: Some(baseline),
+            ..
+        } = &task.action
+        else {
+            continue;
+        };
+        let Some(family) = fleet.baselines.get(baseline) else {
+            problems.push(format!(
+                "task {:?}: baseline {baseline:?} does not exist",
+                task.name
+            ));
+            continue;
+        };
+        let others = members
+            .iter()
+            .filter(|target| target.os_family != *family)
+            .count();
+        if others > 0 {
+            problems.push(format!(
+                "task {:?}: baseline {baseline:?} is for {family} nodes, and {others} of the \
+                 targets are not (the task fails on them)",
+                task.name
+            ));
+        }
+    }
+    problems
 }
 
 /// What a PUT reports about the window it saved: the plan's problems,

@@ -714,6 +714,15 @@ mod tests {
         }
         assert!(json["paths"][routes::NODE]["delete"].is_object());
         assert!(json["paths"][routes::NODE]["get"].is_object());
+        for (path, method) in [
+            (routes::WINDOW, "put"),
+            (routes::WINDOW_PLAN, "get"),
+            (routes::TAGGING_RULE, "put"),
+            (routes::GOVERNANCE, "put"),
+            (routes::QUOTAS, "get"),
+        ] {
+            assert!(json["paths"][path][method].is_object(), "{method} {path}");
+        }
         let audit_parameters = &json["paths"][routes::AUDIT]["get"]["parameters"];
         assert_eq!(audit_parameters[0]["name"], "after");
         assert_eq!(audit_parameters[0]["in"], "query");

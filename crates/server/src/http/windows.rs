@@ -8,12 +8,13 @@
 //! Target counts and plans are computed over the nodes the caller reaches,
 //! at the orchestrator's clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use patchline_api::windows::{PutWindowOutcome, WindowPlan, WindowSpec, WindowView};
+use patchline_core::os::OsFamily;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
@@ -30,6 +31,7 @@ struct FleetSnapshot {
     windows: Vec<WindowRecord>,
     nodes: Vec<NodeRecord>,
     default_window: Option<String>,
+    baselines: BTreeMap<String, OsFamily>,
     /// The orchestrator's time (simulated in tests), so the openings shown
     /// are those the scheduler will act on.
     now: jiff::Timestamp,
@@ -41,15 +43,20 @@ impl FleetSnapshot {
             scope: access.scope().cloned(),
             tag: None,
         };
-        let (windows, nodes, settings) = tokio::try_join!(
+        let (windows, nodes, settings, baselines) = tokio::try_join!(
             state.store.list_windows(),
             state.store.list_nodes(&filter),
             state.store.governance_settings(),
+            state.store.list_baselines(),
         )?;
         Ok(FleetSnapshot {
             windows,
             nodes,
             default_window: settings.default_window,
+            baselines: baselines
+                .into_iter()
+                .map(|baseline| (baseline.name, baseline.os_family))
+                .collect(),
             now: state.clock.now(),
         })
     }
@@ -59,6 +66,7 @@ impl FleetSnapshot {
             windows: &self.windows,
             nodes: &self.nodes,
             default_window: self.default_window.as_deref(),
+            baselines: &self.baselines,
             now: self.now,
         }
     }
