@@ -39,8 +39,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub(crate) use audit::audit_in;
 
 /// The embedded migrations of each backend (`migrations/{sqlite,postgres}`).
-/// STORE numbers 0001–0099, COMPLIANCE 0100–0199; a committed migration is
-/// never edited, a change is a new file in both folders.
+/// STORE numbers 0001–0099, COMPLIANCE 0100–0199, windows, governance and
+/// the orchestrator 0200–0299; a committed migration is never edited, a
+/// change is a new file in both folders.
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
