@@ -27,6 +27,8 @@ pub use backoff::RetryPolicy;
 pub use config::{AgentConfig, EnrolSecret};
 pub use runner::WorkRunner;
 pub use session::{AgentError, CheckinOutcome, run, run_once, run_until, status_label};
-pub use snapshot::{NodeSnapshot, SnapshotError, snapshot, snapshot_with_failures};
+pub use snapshot::{
+    NodeSnapshot, SnapshotError, snapshot, snapshot_cached, snapshot_with_failures,
+};
 pub use state::{StateDir, StateError, StoredCredential};
 pub use work::WorkSettings;

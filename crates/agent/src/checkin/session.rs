@@ -16,7 +16,10 @@ use tracing::{error, info, warn};
 use crate::checkin::backoff::{Backoff, jittered_interval};
 use crate::checkin::config::AgentConfig;
 use crate::checkin::runner::WorkRunner;
-use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot_with_failures};
+use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot_cached};
+
+/// Under the state directory: the scan cache of apt list entries.
+pub const SCAN_CACHE_DIR: &str = "scan-cache";
 use crate::checkin::state::{StateDir, StateError, StoredCredential};
 use crate::checkin::work::WorkSettings;
 use crate::root::NodeRoot;
@@ -320,7 +323,11 @@ impl Session {
     async fn snapshot(&self) -> Result<NodeSnapshot, AgentError> {
         let root = NodeRoot::new(&self.config.root);
         let failed = lock(&self.runner).install_failures().to_vec();
-        Ok(blocking("scan", move || snapshot_with_failures(&root, &failed)).await??)
+        let cache_dir = self.config.state_dir.join(SCAN_CACHE_DIR);
+        Ok(blocking("scan", move || {
+            snapshot_cached(&root, &failed, Some(&cache_dir))
+        })
+        .await??)
     }
 }
 

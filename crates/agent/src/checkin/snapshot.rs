@@ -4,6 +4,7 @@
 //! For the live host the facts carry its network addresses too.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use jiff::Timestamp;
 use patchline_api::checkin::{Inventory, InventoryHash, NodeFacts};
@@ -12,7 +13,7 @@ use patchline_core::package::PackageRef;
 use crate::checkin::arch::node_arch;
 use crate::facts::read_facts;
 use crate::root::{NodeRoot, ReadError};
-use crate::scan::{ScanError, read_inventory};
+use crate::scan::{ScanError, read_inventory_with_cache};
 
 /// Why the root could not be read. Nothing on the node has changed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,17 @@ pub fn snapshot_with_failures(
     root: &NodeRoot,
     failed: &[PackageRef],
 ) -> Result<NodeSnapshot, SnapshotError> {
+    snapshot_cached(root, failed, None)
+}
+
+/// [`snapshot_with_failures`], keeping the parsed apt list entries of the
+/// installed names in `cache_dir` (outside the root: the scan stays
+/// read-only) so unchanged lists are not read again at the next round.
+pub fn snapshot_cached(
+    root: &NodeRoot,
+    failed: &[PackageRef],
+    cache_dir: Option<&Path>,
+) -> Result<NodeSnapshot, SnapshotError> {
     let root_name = || root.path().display().to_string();
     let scan_error = |source| SnapshotError::Scan {
         root: root_name(),
@@ -54,7 +66,7 @@ pub fn snapshot_with_failures(
     };
     let scanned_at = Timestamp::now();
     let mut facts = read_facts(root).map_err(|error| scan_error(ScanError::Facts(error)))?;
-    let scanned = read_inventory(root, &mut facts).map_err(scan_error)?;
+    let scanned = read_inventory_with_cache(root, &mut facts, cache_dir).map_err(scan_error)?;
     let arch = node_arch(root, facts.os.family.is_debian_like(), &scanned.installed).map_err(
         |source| SnapshotError::Arch {
             root: root_name(),
