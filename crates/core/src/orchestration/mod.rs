@@ -30,5 +30,5 @@ pub use rollout::{RolloutDispatch, ZoneBatch, ZoneRollout, zone_batches};
 pub use status::{
     ExecutionStatus, InvocationCounts, InvocationStatus, UnknownStatus, task_outcome,
 };
-pub use tagging::{RuleFacts, RuleMatch, TaggingRule, TaggingRuleError, rule_tags};
+pub use tagging::{CompiledRules, RuleFacts, RuleMatch, TaggingRule, TaggingRuleError, rule_tags};
 pub use targets::{ANY_VALUE, TargetQuery, TargetQueryError};

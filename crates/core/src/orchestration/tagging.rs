@@ -187,13 +187,43 @@ fn canonical(address: IpAddr) -> IpAddr {
 /// The tags the rules set for a node: rules in order, a later rule's value
 /// replacing an earlier one's for the same key.
 pub fn rule_tags(rules: &[TaggingRule], facts: &RuleFacts) -> BTreeMap<String, String> {
-    let mut tags = BTreeMap::new();
-    for rule in rules {
-        if rule.matches(facts) {
-            tags.extend(rule.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    CompiledRules::new(rules).tags(facts)
+}
+
+/// Rules with their globs and networks compiled once, for tagging many
+/// nodes (a whole fleet after a rule change) without rebuilding a glob
+/// per node. A rule that does not validate is left out: it matches nothing.
+pub struct CompiledRules<'a> {
+    rules: Vec<(CompiledMatch<'a>, &'a BTreeMap<String, String>)>,
+}
+
+impl<'a> CompiledRules<'a> {
+    pub fn new(rules: &'a [TaggingRule]) -> CompiledRules<'a> {
+        CompiledRules {
+            rules: rules
+                .iter()
+                .filter_map(|rule| Some((rule.compile().ok()?, &rule.set)))
+                .collect(),
         }
     }
-    tags
+
+    /// Whether any of the rules applies to a node with these facts.
+    pub fn match_any(&self, facts: &RuleFacts) -> bool {
+        self.rules
+            .iter()
+            .any(|(conditions, _)| conditions.matches(facts))
+    }
+
+    /// [`rule_tags`] of one node.
+    pub fn tags(&self, facts: &RuleFacts) -> BTreeMap<String, String> {
+        let mut tags = BTreeMap::new();
+        for (conditions, set) in &self.rules {
+            if conditions.matches(facts) {
+                tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        tags
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +342,22 @@ mod tests {
         let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(pairs, [("env", "dev"), ("owner", "ops"), ("site", "lab")]);
         assert!(rule_tags(&[], &facts("laptop", &[])).is_empty());
+    }
+
+    #[test]
+    fn compiled_rules_skip_invalid_ones_and_tell_whether_any_applies() {
+        let rules = [
+            rule("broken", network("not-a-cidr"), &[("site", "x")]),
+            rule("prod hosts", hostname("*.prod.*"), &[("env", "prod")]),
+        ];
+        let compiled = CompiledRules::new(&rules);
+        assert!(compiled.match_any(&facts("db.prod.example", &[])));
+        assert!(!compiled.match_any(&facts("laptop", &["10.0.0.1"])));
+        assert_eq!(
+            compiled.tags(&facts("db.prod.example", &["10.0.0.1"])),
+            rule_tags(&rules, &facts("db.prod.example", &["10.0.0.1"]))
+        );
+        assert!(!CompiledRules::new(&rules[..1]).match_any(&facts("x", &["10.0.0.1"])));
     }
 
     #[test]

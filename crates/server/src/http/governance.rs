@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use patchline_api::governance::{GovernanceSettings, QuotasView, TaggingRuleView};
-use patchline_core::orchestration::TaggingRule;
+use patchline_core::orchestration::{CompiledRules, TaggingRule};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
@@ -160,9 +160,10 @@ async fn reachable_nodes(
 
 /// A rule with the number of `nodes` it matches now.
 fn rule_view(rule: TaggingRule, nodes: &[NodeRecord]) -> TaggingRuleView {
+    let compiled = CompiledRules::new(std::slice::from_ref(&rule));
     let matching_nodes = nodes
         .iter()
-        .filter(|node| rule.matches(&rule_facts(&node.facts)))
+        .filter(|node| compiled.match_any(&rule_facts(&node.facts)))
         .count() as u64;
     TaggingRuleView {
         rule,

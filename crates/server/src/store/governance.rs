@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use patchline_api::checkin::NodeFacts;
 use patchline_api::governance::GovernanceSettings;
-use patchline_core::orchestration::{RuleFacts, TaggingRule, rule_tags};
+use patchline_core::orchestration::{CompiledRules, RuleFacts, TaggingRule, rule_tags};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -374,11 +374,12 @@ impl Store {
         )))
         .fetch_all(&mut *connection)
         .await?;
+        let compiled = CompiledRules::new(&rules);
         let mut retagged = 0;
         for row in &rows {
             let id: String = row.try_get("id")?;
             let (facts, before) = facts_and_rule_tags(row)?;
-            let after = rule_tags(&rules, &rule_facts(&facts));
+            let after = compiled.tags(&rule_facts(&facts));
             if after != before {
                 replace_rule_tags(connection, &id, &before, &after, now).await?;
                 retagged += 1;
