@@ -119,7 +119,11 @@ impl RunningServer {
 /// Opens the store (migrating it), creates the first admin if needed,
 /// loads or generates the certificate and starts serving in the background.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    start_with_clock(config, std::sync::Arc::new(orchestrator::clock::SystemClock)).await
+    start_with_clock(
+        config,
+        std::sync::Arc::new(orchestrator::clock::SystemClock),
+    )
+    .await
 }
 
 /// [`start`] with the orchestrator on `clock` (tests pass a
