@@ -9,6 +9,12 @@
 //! snapshot hook and an install of every available update (the emergency
 //! baseline). The agents run each work item once and report it at their
 //! next check-in; the server's view shows every invocation succeeded.
+//!
+//! A second scenario takes four agents through a zone-by-zone rollout
+//! (disruption budget one node) whose zone b fails, across a server
+//! crash: the new server (same database, same data directory) resumes the
+//! window, zone a completes, the first failure in zone b stops the rest,
+//! and every node ran its command at most once.
 
 mod support;
 
@@ -296,4 +302,183 @@ fn real_agents_run_a_scheduled_window_and_patch_now_on_sqlite() {
 #[test]
 fn real_agents_run_a_scheduled_window_and_patch_now_on_postgres() {
     scenario(Backend::Postgres);
+}
+
+/// A Debian root with only dpkg installed, no repositories: enough to scan
+/// and to run commands.
+fn bare_debian(dir: &Path, hostname: &str, dpkg: &Path) -> AptRoot {
+    let root = ok(AptRoot::create(
+        dir.join(hostname),
+        &AptRootOptions {
+            hostname: Some(hostname.into()),
+            ..AptRootOptions::default()
+        },
+    ));
+    ok(root.install_files(&[dpkg]));
+    root
+}
+
+fn ha_scenario(backend: Backend) {
+    let dir = ok(tempfile::tempdir());
+    let arch = ok(native_architecture());
+    let dpkg = ok(DebPackage::new("dpkg", "1.21.22")
+        .arch(arch.as_str())
+        .multi_arch("same")
+        .build(&dir.path().join("tools")));
+    let zones = [
+        ("ha-a1", "a"),
+        ("ha-a2", "a"),
+        ("ha-b1", "b"),
+        ("ha-b2", "b"),
+    ];
+    let roots: Vec<AptRoot> = zones
+        .iter()
+        .map(|(host, _)| bare_debian(&dir.path().join("roots"), host, &dpkg.path))
+        .collect();
+    // Zone b's nodes fail their check.
+    for root in &roots[2..] {
+        ok(std::fs::write(root.path().join("broken"), "yes"));
+    }
+    let runtime = ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build());
+    runtime.block_on(async {
+        let db = TestDb::new(backend).await;
+        let clock = ManualClock::new(day_start());
+        let data_dir = dir.path().join("server");
+        let first = OrchServer::start(&db, &data_dir, &clock).await;
+        let secret = ok(first
+            .admin
+            .create_enrolment_secret(&CreateEnrolmentSecretRequest {
+                name: "ha".into(),
+                max_uses: Some(4),
+                expires_at: None,
+                tags: BTreeMap::from([("Role".to_owned(), "ha".to_owned())]),
+            })
+            .await)
+        .secret;
+        let configs: Vec<AgentConfig> = zones
+            .iter()
+            .zip(&roots)
+            .map(|((host, zone), root)| {
+                let mut config = agent_config(
+                    &first,
+                    &dir.path().join(format!("{host}-state")),
+                    root.path(),
+                    &secret,
+                );
+                config.tags = BTreeMap::from([("Zone".to_owned(), (*zone).to_owned())]);
+                config
+            })
+            .collect();
+        for config in &configs {
+            ok(checkin::run_once(config.clone()).await);
+        }
+        let mut check = command_task("check", 0, Limit::Percent(100), Limit::Count(0));
+        check.action = TaskAction::Command {
+            command: "echo run >> \"$PATCHLINE_ROOT/runs\"; test ! -e \"$PATCHLINE_ROOT/broken\""
+                .into(),
+        };
+        let mut window = daily_window("ha", "ha", vec![check]);
+        window.rollout = Some(patchline_core::orchestration::ZoneRollout {
+            zone_tag: "Zone".into(),
+            disruption_budget: Limit::Count(1),
+        });
+        first.put_window(&window).await;
+        // Agents' credentials name the server's URL: the new server comes
+        // back on the same address (and data directory, so certificate).
+        let address = first.server.addr;
+
+        // The opening queues one zone-a node; the server dies before any
+        // agent checks in.
+        clock.set(at("2027-01-04T02:00:00Z"));
+        assert_eq!(first.tick().await.opened.len(), 1);
+        first.server.abort().await;
+        let second =
+            OrchServer::start_with(&db, &data_dir, &clock, |config| config.listen = address).await;
+
+        // Rounds on the new server: every agent checks in (running what
+        // it gets), then a scheduling round a minute later (past the dead
+        // server's lease).
+        let mut ran_per_round = Vec::new();
+        for _ in 0..12 {
+            let mut ran = Vec::new();
+            for (config, (host, _)) in configs.iter().zip(&zones) {
+                let outcome = ok(checkin::run_once(config.clone()).await);
+                for result in &outcome.work_done {
+                    ran.push((host.to_string(), result.status));
+                }
+            }
+            ran_per_round.push(ran);
+            clock.advance(jiff::SignedDuration::from_secs(60));
+            second.tick().await;
+            if second.executions_of("ha").await[0].status.is_terminal() {
+                break;
+            }
+        }
+        // At most one node at a time, zone a before zone b.
+        let order: Vec<(String, WorkStatus)> = ran_per_round.iter().flatten().cloned().collect();
+        assert!(
+            ran_per_round.iter().all(|ran| ran.len() <= 1),
+            "{ran_per_round:?}"
+        );
+        assert_eq!(order.len(), 3, "{order:?}");
+        let mut zone_a: Vec<&str> = order[..2].iter().map(|(host, _)| host.as_str()).collect();
+        zone_a.sort();
+        assert_eq!(zone_a, ["ha-a1", "ha-a2"]);
+        assert!(
+            order[..2]
+                .iter()
+                .all(|(_, status)| *status == WorkStatus::Success)
+        );
+        assert!(
+            order[2].0.starts_with("ha-b") && order[2].1 == WorkStatus::Failed,
+            "{order:?}"
+        );
+
+        let executions = second.executions_of("ha").await;
+        assert_eq!(
+            executions.len(),
+            1,
+            "the new server did not open the window again"
+        );
+        let view = second.execution(&executions[0].id).await;
+        assert_eq!(view.status, ExecutionStatus::Failed);
+        let counts = view.tasks[0].counts;
+        assert_eq!(
+            (counts.success, counts.failed, counts.not_started),
+            (2, 1, 1)
+        );
+        // Each node ran the command at most once.
+        for root in &roots {
+            let runs = std::fs::read_to_string(root.path().join("runs")).unwrap_or_default();
+            assert!(
+                runs.lines().count() <= 1,
+                "{}: {runs:?}",
+                root.path().display()
+            );
+        }
+        let total: usize = roots
+            .iter()
+            .map(|root| {
+                std::fs::read_to_string(root.path().join("runs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum();
+        assert_eq!(total, 3);
+        ok(second.server.stop().await);
+    });
+}
+
+#[test]
+fn real_agents_roll_out_zone_by_zone_across_a_server_crash_on_sqlite() {
+    ha_scenario(Backend::Sqlite);
+}
+
+#[test]
+fn real_agents_roll_out_zone_by_zone_across_a_server_crash_on_postgres() {
+    ha_scenario(Backend::Postgres);
 }
