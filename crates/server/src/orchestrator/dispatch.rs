@@ -7,6 +7,9 @@
 //! delivered by one conditional queued → in-progress update: if it fails
 //! (the invocation was cancelled, timed out, or another server delivered
 //! it), the work is not sent, so no invocation reaches an agent twice.
+//! An answer lost on its way (the update committed, the agent never got
+//! the work) is not resent either: the invocation times out. Delivery is
+//! at most once; the agent's journal keeps it so on its side too.
 //! An install's baseline is resolved at delivery: the named one, the
 //! emergency one (Patch Now), or the node's own as compliance resolves it.
 
