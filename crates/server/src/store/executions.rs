@@ -19,8 +19,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{
-    Result, Store, StoreError, WriteTransaction, audit_in, from_json, millis, optional_timestamp,
-    parse_text, timestamp, to_json,
+    Backend, Result, Store, StoreError, WriteTransaction, audit_in, from_json, millis,
+    optional_timestamp, parse_text, timestamp, to_json,
 };
 use crate::orchestrator::plan::{ExecutionPlan, InvocationWork};
 
@@ -266,7 +266,7 @@ impl Store {
         let status = match admission {
             Admission::Scheduled => ExecutionStatus::Pending,
             Admission::Immediate { max_concurrent, .. } => {
-                let running = lock_running(&mut transaction, self.for_update()).await?;
+                let running = lock_running(&mut transaction, self.backend()).await?;
                 if running >= *max_concurrent {
                     return Err(StoreError::Conflict {
                         what: format!(
@@ -541,7 +541,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<String>> {
         let mut transaction = self.begin_write().await?;
-        let running = lock_running(&mut transaction, self.for_update()).await?;
+        let running = lock_running(&mut transaction, self.backend()).await?;
         let pending: Vec<(String, i64)> = sqlx::query_as(
             "SELECT id, last_task_start FROM executions WHERE status = 'pending' \
              ORDER BY scheduled_for, created_at, id",
@@ -928,19 +928,27 @@ impl ExecutionStep {
     }
 }
 
-/// Locks the active executions (in id order, so two lockers never
-/// deadlock) and counts those running.
-async fn lock_running(connection: &mut AnyConnection, for_update: &str) -> Result<usize> {
-    let active: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT id, status FROM executions WHERE status IN ('pending', 'in-progress') \
-         ORDER BY id{for_update}"
-    )))
-    .fetch_all(&mut *connection)
-    .await?;
-    Ok(active
-        .iter()
-        .filter(|(_, status)| status == ExecutionStatus::InProgress.as_str())
-        .count())
+/// The PostgreSQL advisory lock serialising the admissions of executions
+/// (any number as long as nothing else uses it: "patchlin" in ASCII).
+const ADMISSION_LOCK: i64 = 0x7061_7463_686c_696e;
+
+/// Takes the admission lock until the transaction ends and counts the
+/// running executions. Locking the running rows would not do: two
+/// admissions at once see the same rows and both start one more (a new
+/// row is invisible to the other). SQLite's write transaction already
+/// holds the whole database.
+async fn lock_running(connection: &mut AnyConnection, backend: Backend) -> Result<usize> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ADMISSION_LOCK)
+            .execute(&mut *connection)
+            .await?;
+    }
+    let running: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM executions WHERE status = 'in-progress'")
+            .fetch_one(&mut *connection)
+            .await?;
+    Ok(usize::try_from(running).unwrap_or(usize::MAX))
 }
 
 /// Ends a never-started execution as skipped, with every task and
