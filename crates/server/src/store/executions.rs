@@ -4,7 +4,7 @@
 //! Every transition is a conditional UPDATE (`... AND status = 'queued'`),
 //! so two servers, or a server and a check-in, never make the same one
 //! twice. A scheduling step of one execution runs in a transaction holding
-//! the execution's row ([`Store::begin_step`]); when one of its conditional
+//! the execution's row (`Store::begin_step`); when one of its conditional
 //! updates finds the row already moved on, the whole step is rolled back
 //! and decided again at the next tick.
 
@@ -533,8 +533,8 @@ impl Store {
     /// Starts pending executions, oldest opening first, while fewer than
     /// `max_concurrent` run; a pending one whose last task start has
     /// passed is skipped, all its invocations too. Returns the ids started.
-    /// The active executions are locked meanwhile, so two servers never
-    /// start more than the quota together.
+    /// Admissions are serialised meanwhile (an advisory lock), so two
+    /// servers, or a Patch Now, never start more than the quota together.
     pub async fn start_pending_executions(
         &self,
         max_concurrent: usize,
