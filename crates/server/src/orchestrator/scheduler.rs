@@ -124,8 +124,12 @@ impl Orchestrator {
                 continue;
             }
             report.stepped.push(id.clone());
-            if self.step(&id, now).await? {
-                report.finished.push(id);
+            // One execution that cannot be stepped (a corrupt plan, say)
+            // must not hold up the others.
+            match self.step(&id, now).await {
+                Ok(true) => report.finished.push(id),
+                Ok(false) => {}
+                Err(error) => tracing::error!(execution = %id, %error, "scheduling step failed"),
             }
         }
         if let Some(retention) = self.inner.settings.history_retention
