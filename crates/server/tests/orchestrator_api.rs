@@ -368,8 +368,17 @@ async fn a_cancelled_execution_cancels_waiting_work_and_lets_running_work_finish
     let mut nodes = [first, second];
     let holder = nodes.iter_mut().find(|node| node.hostname == queued_on[0]);
     let holder = holder.unwrap_or_else(|| panic!("no node {}", queued_on[0]));
-    holder.checkin(&server, &ledger).await;
+    let answer = holder.checkin(&server, &ledger).await;
     assert_eq!(holder.running.len(), 1);
+    assert_eq!(answer.checkin_interval_seconds, 5, "work running");
+    // The other node's work waits for its turn: it checks in every 30 s.
+    let waiting = nodes.iter_mut().find(|node| node.hostname != queued_on[0]);
+    let waiting = waiting.unwrap_or_else(|| panic!("no second node"));
+    let answer = waiting.checkin(&server, &ledger).await;
+    assert!(answer.work.is_empty());
+    assert_eq!(answer.checkin_interval_seconds, 30, "work pending");
+    let holder = nodes.iter_mut().find(|node| node.hostname == queued_on[0]);
+    let holder = holder.unwrap_or_else(|| panic!("no node {}", queued_on[0]));
 
     let cancelled = ok(server.admin.cancel_execution(&created.id).await);
     assert_eq!(

@@ -5,8 +5,8 @@
 //! 400 and stores nothing. The node is always the credential's: the body has
 //! no node id (an extra field is refused as unknown). An accepted check-in
 //! also records the results of the node's work and hands it its queued
-//! work ([`crate::orchestrator::dispatch`]); a node with work in flight is
-//! told to check in again within seconds.
+//! work ([`crate::orchestrator::dispatch`]); a node with work is told to
+//! check in again within seconds.
 
 use axum::Json;
 use axum::extract::State;
@@ -16,12 +16,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::auth::NodePrincipal;
-use crate::orchestrator::BUSY_CHECKIN_INTERVAL;
 use crate::store::StoreError;
 use crate::store::records::CheckinRecord;
-
-/// The check-in interval of a node with work in flight.
-const BUSY_CHECKIN_SECONDS: u32 = BUSY_CHECKIN_INTERVAL.as_secs() as u32;
 
 /// Facts every node must report.
 pub fn check_facts(facts: &NodeFacts) -> Result<(), ApiError> {
@@ -116,9 +112,10 @@ pub async fn checkin(
     let compliance = state.evaluate_node(&node.id, now).await;
     state.metrics.record_checkin("accepted");
     let mut checkin_interval_seconds = state.config.checkin_interval_seconds();
-    if dispatched.busy {
-        // Work in flight: come back soon with its result, or for the next.
-        checkin_interval_seconds = checkin_interval_seconds.min(BUSY_CHECKIN_SECONDS);
+    if let Some(sooner) = dispatched.next_checkin {
+        // Work for the node: come back soon to collect it or report it.
+        let sooner = u32::try_from(sooner.as_secs()).unwrap_or(u32::MAX).max(1);
+        checkin_interval_seconds = checkin_interval_seconds.min(sooner);
     }
     Ok(Json(CheckinResponse {
         status: CheckinStatus::Accepted,

@@ -13,6 +13,8 @@
 //! An install's baseline is resolved at delivery: the named one, the
 //! emergency one (Patch Now), or the node's own as compliance resolves it.
 
+use std::time::Duration;
+
 use jiff::Timestamp;
 use patchline_api::checkin::{Work, WorkResult};
 use patchline_core::baseline::Baseline;
@@ -20,7 +22,7 @@ use patchline_core::orchestration::InvocationStatus;
 
 use super::plan::{BaselineChoice, PlannedAction};
 use super::runner::deadline;
-use super::{Orchestrator, OrchestratorError};
+use super::{BUSY_CHECKIN_INTERVAL, Orchestrator, OrchestratorError, WAITING_CHECKIN_INTERVAL};
 use crate::store::executions::{InvocationRecord, ResultOutcome};
 use crate::store::records::NodeRecord;
 
@@ -31,8 +33,11 @@ pub const PATCH_GROUP_TAG: &str = "Patch Group";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckinWork {
     pub work: Vec<Work>,
-    /// The node has invocations not finished: it should check in soon.
-    pub busy: bool,
+    /// How soon the node should check in again, when sooner than usual:
+    /// [`BUSY_CHECKIN_INTERVAL`] with work queued or running (to collect
+    /// it, or report it), [`WAITING_CHECKIN_INTERVAL`] with work only
+    /// pending (its turn comes when rate control releases it).
+    pub next_checkin: Option<Duration>,
 }
 
 impl Orchestrator {
@@ -85,8 +90,22 @@ impl Orchestrator {
             }
         }
         // Work handed over is in flight: no need to ask the store.
-        let busy = !work.is_empty() || store.node_has_open_invocations(node_id).await?;
-        Ok(CheckinWork { work, busy })
+        let next_checkin = if work.is_empty() {
+            let open = store.node_open_statuses(node_id).await?;
+            if open
+                .iter()
+                .any(|status| *status != InvocationStatus::Pending)
+            {
+                Some(BUSY_CHECKIN_INTERVAL)
+            } else if open.is_empty() {
+                None
+            } else {
+                Some(WAITING_CHECKIN_INTERVAL)
+            }
+        } else {
+            Some(BUSY_CHECKIN_INTERVAL)
+        };
+        Ok(CheckinWork { work, next_checkin })
     }
 
     /// The `Work` of an invocation, or why it cannot be built (no

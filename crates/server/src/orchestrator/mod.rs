@@ -53,8 +53,12 @@ pub struct OrchestratorSettings {
     pub history_retention: Option<Duration>,
 }
 
-/// How often a node with work in flight is told to check in.
+/// How often a node with work queued or running is told to check in.
 pub const BUSY_CHECKIN_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a node whose work waits for its turn (pending) is told to
+/// check in: soon enough to collect it quickly once released, without a
+/// whole window's fleet calling every few seconds.
+pub const WAITING_CHECKIN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The orchestrator of one server; cheap to clone.
 #[derive(Clone)]

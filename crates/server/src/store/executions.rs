@@ -706,17 +706,20 @@ impl Store {
         Ok(updated > 0)
     }
 
-    /// Whether a node has invocations not finished (pending, queued or in
-    /// progress): it is then told to check in more often.
-    pub async fn node_has_open_invocations(&self, node_id: &str) -> Result<bool> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM invocations WHERE node_id = $1 \
-             AND status IN ('pending', 'queued', 'in-progress') LIMIT 1",
+    /// The statuses among a node's invocations not finished (pending,
+    /// queued, in progress): how soon it should check in again.
+    pub async fn node_open_statuses(&self, node_id: &str) -> Result<Vec<InvocationStatus>> {
+        let statuses: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT status FROM invocations WHERE node_id = $1 \
+             AND status IN ('pending', 'queued', 'in-progress')",
         )
         .bind(node_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(found.is_some())
+        statuses
+            .iter()
+            .map(|status| parse_text(status, "invocation status"))
+            .collect()
     }
 
     /// Cancels an execution: its pending and queued invocations become
