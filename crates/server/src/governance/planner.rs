@@ -16,7 +16,7 @@ use patchline_core::os::OsFamily;
 use patchline_core::schedule::{WindowSchedule, WindowTiming};
 
 use super::window_check::window_schedule;
-use crate::orchestrator::targets::window_members;
+use crate::orchestrator::targets::{Membership, window_members};
 use crate::store::records::NodeRecord;
 use crate::store::windows::WindowRecord;
 
@@ -40,6 +40,16 @@ pub struct Fleet<'a> {
     /// Every stored baseline's OS family (for task overrides).
     pub baselines: &'a BTreeMap<String, OsFamily>,
     pub now: Timestamp,
+}
+
+impl<'a> Fleet<'a> {
+    /// Who the default window serves is decided by every stored window.
+    fn membership(&self) -> Membership<'a> {
+        Membership {
+            default_window: self.default_window,
+            windows: self.windows,
+        }
+    }
 }
 
 /// The next `count` openings after `now` (none for an invalid schedule).
@@ -108,7 +118,7 @@ pub fn plan_window(spec: &WindowSpec, fleet: Fleet<'_>) -> WindowPlan {
 /// Install tasks whose override baseline is of another OS family than
 /// some targets: their install would fail on those nodes.
 fn override_family_problems(spec: &WindowSpec, fleet: Fleet<'_>) -> Vec<String> {
-    let members = window_members(spec, fleet.default_window, fleet.nodes);
+    let members = window_members(spec, fleet.membership(), fleet.nodes);
     let mut problems = Vec::new();
     for task in &spec.tasks {
         let TaskAction::Patch {
@@ -156,7 +166,7 @@ pub fn put_warnings(plan: &WindowPlan) -> Vec<String> {
 
 /// The ids of the nodes `spec` targets.
 pub fn member_ids(spec: &WindowSpec, fleet: Fleet<'_>) -> BTreeSet<String> {
-    window_members(spec, fleet.default_window, fleet.nodes)
+    window_members(spec, fleet.membership(), fleet.nodes)
         .into_iter()
         .map(|target| target.node_id)
         .collect()

@@ -17,7 +17,7 @@ use patchline_core::schedule::{ScheduleExpression, WindowSchedule, WindowTiming}
 
 use super::plan::ExecutionPlan;
 use super::runner::{StepInput, decide};
-use super::targets::window_members;
+use super::targets::{Membership, window_members};
 use super::{Orchestrator, OrchestratorError};
 use crate::store::executions::{Admission, NewExecution, ResolvedLimits};
 use crate::store::records::NodeFilter;
@@ -162,8 +162,9 @@ impl Orchestrator {
     /// Creates the executions of windows due now; their ids.
     async fn open_due_windows(&self, now: Timestamp) -> Result<Vec<String>, OrchestratorError> {
         let store = &self.inner.store;
-        let mut due: Vec<(WindowRecord, Opening)> = Vec::new();
-        for record in store.list_windows().await? {
+        let mut due: Vec<(&WindowRecord, Opening)> = Vec::new();
+        let windows = store.list_windows().await?;
+        for record in &windows {
             if !record.spec.enabled {
                 continue;
             }
@@ -189,8 +190,11 @@ impl Orchestrator {
         let nodes = store.list_nodes(&NodeFilter::default()).await?;
         let mut opened = Vec::new();
         for (record, opening) in due {
-            let targets =
-                window_members(&record.spec, governance.default_window.as_deref(), &nodes);
+            let membership = Membership {
+                default_window: governance.default_window.as_deref(),
+                windows: &windows,
+            };
+            let targets = window_members(&record.spec, membership, &nodes);
             let plan = ExecutionPlan::of_window(&record.spec, &targets);
             let new = self.new_execution(
                 ExecutionKind::Scheduled,

@@ -2,8 +2,10 @@
 //! these holds:
 //! - the window lists its id, or its tags match the window's tag query;
 //! - it carries the tag `Maintenance Window=W`;
-//! - it carries no `Maintenance Window` tag and `W` is the governance
-//!   default window (opt-out governance: every node has a window).
+//! - `W` is the governance default window and the node has no window of its
+//!   own: no `Maintenance Window` tag, and no other window lists it or
+//!   matches it by tags (opt-out governance: every node has a window, and
+//!   only one unless an operator asks for more).
 //!
 //! A window with an owner (an app-team scope) then keeps only the nodes
 //! inside that scope, so a team's window never reaches another team's
@@ -17,6 +19,7 @@ use patchline_core::os::OsFamily;
 use serde::{Deserialize, Serialize};
 
 use crate::store::records::NodeRecord;
+use crate::store::windows::WindowRecord;
 
 /// The tag naming the window a node belongs to.
 pub const MAINTENANCE_WINDOW_TAG: &str = "Maintenance Window";
@@ -47,28 +50,47 @@ impl Target {
     }
 }
 
+/// What decides membership beyond a window's own targets: the governance
+/// default window, and every stored window (a node another window targets
+/// has a window, so the default one leaves it alone).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Membership<'a> {
+    pub default_window: Option<&'a str>,
+    pub windows: &'a [WindowRecord],
+}
+
 /// The nodes of `nodes` the window `spec` targets, in the order given.
-/// `default_window` is the governance default window, if any.
 pub fn window_members(
     spec: &WindowSpec,
-    default_window: Option<&str>,
+    membership: Membership<'_>,
     nodes: &[NodeRecord],
 ) -> Vec<Target> {
     nodes
         .iter()
-        .filter(|node| is_member(spec, default_window, node))
+        .filter(|node| is_member(spec, membership, node))
         .map(Target::of)
         .collect()
 }
 
 /// Whether `node` belongs to the window `spec`.
-pub fn is_member(spec: &WindowSpec, default_window: Option<&str>, node: &NodeRecord) -> bool {
+pub fn is_member(spec: &WindowSpec, membership: Membership<'_>, node: &NodeRecord) -> bool {
     let by_tag = match node.tags.get(MAINTENANCE_WINDOW_TAG) {
         Some(window) => *window == spec.name,
-        None => default_window == Some(spec.name.as_str()),
+        None => {
+            membership.default_window == Some(spec.name.as_str())
+                && !membership
+                    .windows
+                    .iter()
+                    .any(|other| other.spec.name != spec.name && targets(&other.spec, node))
+        }
     };
-    let targeted = by_tag || spec.targets.matches(&node.id, &node.tags);
-    targeted && in_scope(spec.owner.as_ref(), &node.tags)
+    (by_tag && in_scope(spec.owner.as_ref(), &node.tags)) || targets(spec, node)
+}
+
+/// Whether the window's own targets (ids, tag query) reach `node`, within
+/// its owner scope.
+fn targets(spec: &WindowSpec, node: &NodeRecord) -> bool {
+    spec.targets.matches(&node.id, &node.tags) && in_scope(spec.owner.as_ref(), &node.tags)
 }
 
 /// Whether a node with these tags is inside the owner scope (no owner: yes).
@@ -131,6 +153,22 @@ mod tests {
         }
     }
 
+    fn record(spec: WindowSpec) -> WindowRecord {
+        WindowRecord {
+            spec,
+            version: 1,
+            updated_at: Timestamp::UNIX_EPOCH,
+            updated_by: "test".into(),
+        }
+    }
+
+    fn default<'a>(name: &'a str, windows: &'a [WindowRecord]) -> Membership<'a> {
+        Membership {
+            default_window: Some(name),
+            windows,
+        }
+    }
+
     fn ids(targets: &[Target]) -> Vec<&str> {
         targets
             .iter()
@@ -154,7 +192,11 @@ mod tests {
             tags: BTreeMap::from([("Environment".to_owned(), vec!["prod".to_owned()])]),
             node_ids: vec!["b".into()],
         };
-        let members = window_members(&window("sunday", query, None), None, &fleet());
+        let members = window_members(
+            &window("sunday", query, None),
+            Membership::default(),
+            &fleet(),
+        );
         assert_eq!(ids(&members), ["a", "b", "c"]);
         assert_eq!(members[0].hostname, "host-a");
         assert_eq!(members[0].tag("Application"), Some("pay"));
@@ -164,11 +206,56 @@ mod tests {
     fn the_default_window_takes_every_node_without_a_window_tag() {
         let spec = window("sunday", TargetQuery::default(), None);
         assert_eq!(
-            ids(&window_members(&spec, Some("sunday"), &fleet())),
+            ids(&window_members(&spec, default("sunday", &[]), &fleet())),
             ["a", "b", "c", "e"]
         );
-        assert_eq!(ids(&window_members(&spec, Some("monday"), &fleet())), ["c"]);
-        assert_eq!(ids(&window_members(&spec, None, &fleet())), ["c"]);
+        assert_eq!(
+            ids(&window_members(&spec, default("monday", &[]), &fleet())),
+            ["c"]
+        );
+        assert_eq!(
+            ids(&window_members(&spec, Membership::default(), &fleet())),
+            ["c"]
+        );
+    }
+
+    #[test]
+    fn the_default_window_leaves_nodes_another_window_targets() {
+        let default_spec = window("sunday", TargetQuery::default(), None);
+        let prod = window(
+            "prod",
+            TargetQuery {
+                tags: BTreeMap::from([("Environment".to_owned(), vec!["prod".to_owned()])]),
+                node_ids: vec!["e".into()],
+            },
+            None,
+        );
+        // A window scoped to another team does not reach b, so b stays.
+        let scoped = window(
+            "team",
+            TargetQuery {
+                tags: BTreeMap::from([("Environment".to_owned(), vec!["test".to_owned()])]),
+                node_ids: Vec::new(),
+            },
+            Some(TagScope {
+                key: "Application".into(),
+                value: "other".into(),
+            }),
+        );
+        let windows = [
+            record(default_spec.clone()),
+            record(prod.clone()),
+            record(scoped),
+        ];
+        let membership = default("sunday", &windows);
+        assert_eq!(
+            ids(&window_members(&default_spec, membership, &fleet())),
+            ["b", "c"]
+        );
+        assert_eq!(
+            ids(&window_members(&prod, membership, &fleet())),
+            ["a", "e"]
+        );
     }
 
     #[test]
@@ -182,6 +269,9 @@ mod tests {
             node_ids: vec!["e".into()],
         };
         let spec = window("sunday", query, Some(owner));
-        assert_eq!(ids(&window_members(&spec, Some("sunday"), &fleet())), ["a"]);
+        assert_eq!(
+            ids(&window_members(&spec, default("sunday", &[]), &fleet())),
+            ["a"]
+        );
     }
 }
