@@ -66,7 +66,7 @@ pub fn plan(nodes: usize, duration_hours: u8, cutoff_hours: u8) -> PlanCheck {
                     "a {duration_hours} h window with a {cutoff_hours} h cutoff leaves \
                      {start_hours} h to start tasks on {nodes} nodes; recommended: \
                      {recommended} h with a {RECOMMENDED_CUTOFF_HOURS} h cutoff \
-                     ({recommended_start_hours} h)"
+                     ({recommended_start_hours} h to start tasks)"
                 ));
             }
         }
@@ -188,7 +188,7 @@ mod tests {
             short.problems,
             [
                 "a 6 h window with a 1 h cutoff leaves 5 h to start tasks on 120 nodes; \
-              recommended: 7 h with a 1 h cutoff (6 h)"
+              recommended: 7 h with a 1 h cutoff (6 h to start tasks)"
             ]
         );
         let empty = plan(0, 4, 1);
