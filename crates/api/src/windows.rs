@@ -103,8 +103,7 @@ pub const DEFAULT_TASK_TIMEOUT_SECONDS: u32 = 3600;
 
 impl TaskSpec {
     pub fn timeout_seconds(&self) -> u32 {
-        self.timeout_seconds
-            .unwrap_or(DEFAULT_TASK_TIMEOUT_SECONDS)
+        self.timeout_seconds.unwrap_or(DEFAULT_TASK_TIMEOUT_SECONDS)
     }
 }
 
