@@ -212,6 +212,30 @@ impl Work {
     }
 }
 
+/// The longest wait `GET /api/v1/agent/work-ready?wait=N` accepts.
+pub const WORK_READY_MAX_WAIT_SECONDS: u32 = 60;
+/// The wait when the query gives none.
+pub const WORK_READY_DEFAULT_WAIT_SECONDS: u32 = 50;
+
+/// The query of the work-ready long-poll.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkReadyQuery {
+    /// Seconds to wait at most ([`WORK_READY_DEFAULT_WAIT_SECONDS`] when
+    /// absent, [`WORK_READY_MAX_WAIT_SECONDS`] at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
+}
+
+/// The answer of the work-ready long-poll: `true` as soon as work is
+/// queued for the node (check in now to collect it), `false` when the
+/// wait ended without any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkReady {
+    pub work_ready: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkStatus {

@@ -16,7 +16,7 @@ use crate::auth::{
     WhoAmI,
 };
 use crate::baselines::{BaselineView, PutBaselineRequest, PutOutcome};
-use crate::checkin::{CheckinRequest, CheckinResponse};
+use crate::checkin::{CheckinRequest, CheckinResponse, WorkReady};
 use crate::compliance::{
     ComplianceGroupSummary, NodeComplianceDetail, NodeComplianceRow, SummaryBy,
 };
@@ -182,9 +182,24 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, String), ClientError> {
+        self.send(method, path, body, None).await
+    }
+
+    /// Sends a request, with its own time limit instead of the client's
+    /// when `timeout` is given (a long-poll outlasts ordinary calls).
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, String), ClientError> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -290,6 +305,29 @@ impl Client {
 
     pub async fn checkin(&self, body: &CheckinRequest) -> Result<CheckinResponse, ClientError> {
         self.post(routes::CHECKIN, body).await
+    }
+
+    /// Waits up to `wait` (whole seconds, at most 60) for work queued for
+    /// the node (node credential): `true` as soon as there is some. The
+    /// request's time limit is the wait plus a margin, whatever the
+    /// client's own.
+    pub async fn work_ready(&self, wait: Duration) -> Result<WorkReady, ClientError> {
+        let seconds = wait.as_secs();
+        let path = format!("{}?wait={seconds}", routes::WORK_READY);
+        let (status, text) = self
+            .send::<()>(
+                Method::GET,
+                &path,
+                None,
+                Some(wait + Duration::from_secs(15)),
+            )
+            .await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            method: Method::GET,
+            path,
+            status,
+            reason: e.to_string(),
+        })
     }
 
     pub async fn nodes(&self) -> Result<Vec<NodeView>, ClientError> {

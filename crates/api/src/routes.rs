@@ -46,6 +46,9 @@ pub const QUOTAS: &str = "/api/v1/settings/quotas";
 // Agents.
 pub const ENROL: &str = "/api/v1/agent/enrol";
 pub const CHECKIN: &str = "/api/v1/agent/checkin";
+/// Long-poll: answers as soon as the node has work queued, or when the
+/// wait (`?wait=N` seconds) ends.
+pub const WORK_READY: &str = "/api/v1/agent/work-ready";
 
 /// Fills `{param}` placeholders of a route in order, percent-encoding each
 /// value as one path segment.

@@ -51,6 +51,8 @@ impl AppState {
                 scheduler_interval: config.scheduler_interval,
                 checkin_interval: config.checkin_interval,
                 history_retention: config.execution_retention,
+                work_ready_recheck: config.work_ready_recheck,
+                work_ready_waiters: config.work_ready_waiters,
             },
         );
         AppState {

@@ -72,13 +72,21 @@ pub struct ServerConfig {
     pub scheduler_interval: Duration,
     /// How long finished executions are kept; `None`: forever.
     pub execution_retention: Option<Duration>,
+    /// How often a work-ready long-poll looks at the store on its own:
+    /// work queued through another server on the same database reaches
+    /// the waiter within this time (this server's own wakes it at once).
+    pub work_ready_recheck: Duration,
+    /// At most this many agents long-poll at once; beyond, the long-poll
+    /// answers at once (the agent sleeps its interval instead).
+    pub work_ready_waiters: usize,
 }
 
 impl ServerConfig {
     /// The defaults for a data directory: listen on `0.0.0.0:8443`, SQLite
     /// inside the directory, a self-signed certificate, text logs, 5-minute
     /// check-ins, 8 MiB agent bodies, 1 MiB others, 12-hour sessions, the
-    /// default quotas, and the admin password from `PATCHLINE_ADMIN_PASSWORD`
+    /// default quotas, work-ready long-polls rechecked every 15 s (20,000 at
+    /// most), and the admin password from `PATCHLINE_ADMIN_PASSWORD`
     /// when set.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
@@ -97,6 +105,8 @@ impl ServerConfig {
             quotas: Quotas::default(),
             scheduler_interval: Duration::from_secs(5),
             execution_retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            work_ready_recheck: Duration::from_secs(15),
+            work_ready_waiters: 20_000,
         }
     }
 

@@ -54,12 +54,14 @@ pub struct RunningServer {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     handle: axum_server::Handle<SocketAddr>,
+    orchestrator: orchestrator::Orchestrator,
 }
 
 impl ShutdownHandle {
     /// Stops accepting connections and lets requests in flight finish (for
-    /// at most `grace`).
+    /// at most `grace`); work-ready long-polls answer at once.
     pub fn shutdown(&self, grace: Duration) {
+        self.orchestrator.work_signals().close();
         self.handle.graceful_shutdown(Some(grace));
     }
 }
@@ -105,6 +107,7 @@ impl RunningServer {
     /// background tasks aborted, and nothing is handed back (the
     /// executions' leases run out on their own). For restart tests.
     pub async fn abort(self) {
+        self.shutdown.orchestrator.work_signals().close();
         self.shutdown.handle.shutdown();
         self.task.abort();
         self.daily_reevaluation.abort();
@@ -180,12 +183,16 @@ pub async fn start_with_clock(
         .serve(router.into_make_service());
     let task = tokio::spawn(server);
     tracing::info!(%addr, "serving the Patchline API over TLS");
+    let shutdown = ShutdownHandle {
+        handle,
+        orchestrator: state.orchestrator.clone(),
+    };
     Ok(RunningServer {
         addr,
         ca_pem: tls.trust_pem,
         admin_password_file,
         state,
-        shutdown: ShutdownHandle { handle },
+        shutdown,
         task,
         daily_reevaluation,
         scheduler,

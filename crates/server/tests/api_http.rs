@@ -222,6 +222,7 @@ async fn openapi_lists_every_route_and_schema(server: TestServer) {
         routes::AUDIT,
         routes::ENROL,
         routes::CHECKIN,
+        routes::WORK_READY,
     ];
     for route in every_route {
         assert!(

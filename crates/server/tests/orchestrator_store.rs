@@ -190,6 +190,8 @@ async fn queued_invocation(store: &Store) -> (String, String) {
             scheduler_interval: Duration::ZERO,
             checkin_interval: Duration::from_secs(60),
             history_retention: None,
+            work_ready_recheck: Duration::from_secs(15),
+            work_ready_waiters: 10,
         },
     );
     let report = ok(orchestrator.tick().await);

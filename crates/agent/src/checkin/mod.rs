@@ -5,7 +5,10 @@
 //! `inventory-required`. Work returned by the server is run once per id
 //! (the work journal in the state directory remembers every id started)
 //! and reported at the next check-in, which then follows at once with a
-//! fresh scan. Transport failures and
+//! fresh scan. Between check-ins the agent long-polls the server's
+//! `work-ready` route, so work queued for it (Patch Now, a window's turn)
+//! is collected within seconds rather than at the next interval; a server
+//! without the route is simply slept on. Transport failures and
 //! server errors (5xx) are retried with capped exponential backoff; a 401
 //! (node deleted or credential revoked) stops the agent with a clear error,
 //! since no retry can succeed.

@@ -11,7 +11,7 @@ use patchline_api::enrolment::EnrolRequest;
 use patchline_api::nodes::NodeComplianceSummary;
 use patchline_api::{Client, ClientError};
 use patchline_core::compliance::ComplianceStatus;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::checkin::backoff::{Backoff, jittered_interval};
 use crate::checkin::config::AgentConfig;
@@ -30,6 +30,10 @@ const DEFAULT_INTERVAL_SECONDS: u32 = 300;
 /// without waiting, so a server that keeps handing out work cannot make the
 /// agent spin.
 const MAX_IMMEDIATE_ROUNDS: u32 = 3;
+/// The longest work-ready long-poll (the server's default wait).
+const MAX_LONG_POLL: Duration = Duration::from_secs(50);
+/// Less time than this left before the next check-in: sleep it.
+const MIN_LONG_POLL: Duration = Duration::from_secs(1);
 
 /// Why server mode stopped (or one round failed).
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,11 @@ struct Session {
     /// them (in the state directory: they survive a restart). Shared with
     /// the blocking task that runs the work.
     runner: Arc<Mutex<WorkRunner>>,
+    /// Whether to long-poll between check-ins (off once the server
+    /// answered 404: it has no such route).
+    long_poll: bool,
+    /// A long-poll failed already (logged once).
+    long_poll_failed: bool,
 }
 
 impl Session {
@@ -175,6 +184,8 @@ impl Session {
             interval_seconds: DEFAULT_INTERVAL_SECONDS,
             fresh_snapshot: None,
             runner: Arc::new(Mutex::new(runner)),
+            long_poll: true,
+            long_poll_failed: false,
         })
     }
 
@@ -311,6 +322,50 @@ impl Session {
         }
     }
 
+    /// Waits `interval` before the next check-in, cut short (`true`) when
+    /// the server's work-ready long-poll says work is queued for this node.
+    /// A server without the route (404), or any failure of the call, makes
+    /// this wait a plain sleep: for the rest of the session after a 404,
+    /// for the rest of this interval otherwise. `long_poll` false: a plain
+    /// sleep (the last wake-up brought no work: a server answering `true`
+    /// for nothing must not make the agent spin).
+    async fn wait_for_next_checkin(&mut self, interval: Duration, long_poll: bool) -> bool {
+        let deadline = tokio::time::Instant::now() + interval;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let client = match &self.node {
+                Some((_, client)) if long_poll && self.long_poll && remaining >= MIN_LONG_POLL => {
+                    client
+                }
+                _ => break,
+            };
+            let wait = remaining.min(MAX_LONG_POLL);
+            let wait = Duration::from_secs(wait.as_secs());
+            match client.work_ready(wait).await {
+                Ok(answer) if answer.work_ready => {
+                    info!("work queued for this node: checking in now");
+                    return true;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    if error.status().is_some_and(|status| status.as_u16() == 404) {
+                        self.long_poll = false;
+                    }
+                    if !self.long_poll_failed {
+                        self.long_poll_failed = true;
+                        debug!(
+                            error = %error,
+                            "the work-ready long-poll is unavailable; sleeping the check-in interval"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep_until(deadline).await;
+        false
+    }
+
     /// Runs work items one after the other, each id at most once; their
     /// results go with the next check-in.
     async fn run_work(&mut self, items: &[Work]) -> Result<Vec<WorkResult>, AgentError> {
@@ -437,12 +492,15 @@ async fn run_loop(config: AgentConfig) -> Result<(), AgentError> {
     backoff.reset();
     let mut checked_in_once = false;
     let mut immediate_rounds = 0;
+    // The last wait ended because the server said work was queued.
+    let mut woken = false;
     loop {
         match session.check_in().await {
             Ok(round) => {
                 backoff.reset();
                 checked_in_once = true;
                 if !round.work.is_empty() {
+                    woken = false;
                     session.run_work(&round.work).await?;
                     if immediate_rounds < MAX_IMMEDIATE_ROUNDS {
                         // The work asked for a fresh scan: check in now.
@@ -451,7 +509,10 @@ async fn run_loop(config: AgentConfig) -> Result<(), AgentError> {
                     }
                 }
                 immediate_rounds = 0;
-                tokio::time::sleep(jittered_interval(round.checkin_interval_seconds)).await;
+                // Woken for work, this check-in found none: sleep once.
+                let long_poll = !(woken && round.work.is_empty());
+                let interval = jittered_interval(round.checkin_interval_seconds);
+                woken = session.wait_for_next_checkin(interval, long_poll).await;
             }
             Err(error) if error.is_transient() => retry_later(&mut backoff, &error).await,
             // A root that scanned before and fails now is a transient state

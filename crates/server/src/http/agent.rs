@@ -6,14 +6,20 @@
 //! no node id (an extra field is refused as unknown). An accepted check-in
 //! also records the results of the node's work and hands it its queued
 //! work ([`crate::orchestrator::dispatch`]); a node with work is told to
-//! check in again within seconds.
+//! check in again within seconds. Between check-ins an idle agent may
+//! long-poll `work-ready` ([`work_ready`]) to learn of queued work at once.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use patchline_api::checkin::{CheckinRequest, CheckinResponse, CheckinStatus, NodeFacts};
+use patchline_api::checkin::{
+    CheckinRequest, CheckinResponse, CheckinStatus, NodeFacts, WORK_READY_DEFAULT_WAIT_SECONDS,
+    WORK_READY_MAX_WAIT_SECONDS, WorkReady, WorkReadyQuery,
+};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::NodePrincipal;
 use crate::store::StoreError;
@@ -123,4 +129,27 @@ pub async fn checkin(
         compliance,
         work: dispatched.work,
     }))
+}
+
+/// `GET /api/v1/agent/work-ready?wait=N` with the node credential: `true`
+/// as soon as the node has work queued, `false` when `N` seconds (50 by
+/// default, 60 at most) passed without any, the server is stopping, or
+/// too many agents are waiting already.
+pub async fn work_ready(
+    State(state): State<AppState>,
+    node: NodePrincipal,
+    ApiQuery(query): ApiQuery<WorkReadyQuery>,
+) -> ApiResult<Json<WorkReady>> {
+    let wait = query.wait.unwrap_or(WORK_READY_DEFAULT_WAIT_SECONDS);
+    if wait > WORK_READY_MAX_WAIT_SECONDS {
+        return Err(ApiError::invalid(format!(
+            "wait: at most {WORK_READY_MAX_WAIT_SECONDS} seconds, not {wait}"
+        )));
+    }
+    let work_ready = state
+        .orchestrator
+        .wait_for_work(&node.id, Duration::from_secs(u64::from(wait)))
+        .await
+        .map_err(|error| ApiError::internal("looking for the node's work", &error))?;
+    Ok(Json(WorkReady { work_ready }))
 }

@@ -49,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route(routes::ENROLMENT_SECRET, delete(enrolment::revoke_secret))
         .route(routes::ENROL, post(enrolment::enrol).layer(agent_limit))
         .route(routes::CHECKIN, post(agent::checkin).layer(agent_limit))
+        .route(
+            routes::WORK_READY,
+            get(agent::work_ready).layer(agent_limit),
+        )
         .route(routes::NODES, get(nodes::list_nodes))
         .route(
             routes::NODE,

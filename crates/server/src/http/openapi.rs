@@ -41,6 +41,7 @@ use utoipa::openapi::{ArrayBuilder, Content, Ref, Required, ResponseBuilder};
         patchline_api::checkin::CheckinResponse,
         patchline_api::checkin::Inventory,
         patchline_api::checkin::NodeFacts,
+        patchline_api::checkin::WorkReady,
         patchline_api::executions::ExecutionKind,
         patchline_api::executions::ExecutionView,
         patchline_api::executions::TaskExecutionView,
@@ -259,6 +260,14 @@ const ROUTES: &[RouteDoc] = &[
         "Check in with facts, tags and the inventory by hash (node credential)",
         Some("CheckinRequest"),
         One("CheckinResponse"),
+    ),
+    doc(
+        Get,
+        routes::WORK_READY,
+        "agents",
+        "Wait until the node has work queued (true) or the wait ends (false) (node credential)",
+        None,
+        One("WorkReady"),
     ),
     doc(
         Get,
@@ -544,6 +553,10 @@ const BY: (&str, &str) = (
 fn query_parameters(path: &str) -> &'static [(&'static str, &'static str)] {
     match path {
         routes::NODES => &[("tag", "`Key=Value`: only nodes with this tag")],
+        routes::WORK_READY => &[(
+            "wait",
+            "seconds to wait at most (50 by default, 60 at most)",
+        )],
         routes::EXECUTIONS => &[
             ("window", "only this window's executions"),
             ("limit", "at most this many (50 by default, 1000 at most)"),

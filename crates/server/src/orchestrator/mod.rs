@@ -18,6 +18,7 @@ pub mod plan;
 pub mod runner;
 pub mod scheduler;
 pub mod targets;
+pub mod work_ready;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use tokio::sync::Notify;
 use crate::compliance::{ComplianceEngine, ComplianceError};
 use crate::store::{Store, StoreError};
 use clock::SharedClock;
+use work_ready::WorkSignals;
 
 /// Why a scheduling round or a dispatch failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,11 @@ pub struct OrchestratorSettings {
     pub checkin_interval: Duration,
     /// Finished executions older than this are deleted; `None` keeps all.
     pub history_retention: Option<Duration>,
+    /// How often a work-ready waiter looks at the store on its own (work
+    /// queued by another server does not wake it).
+    pub work_ready_recheck: Duration,
+    /// At most this many work-ready waiters at once.
+    pub work_ready_waiters: usize,
 }
 
 /// How often a node with work queued or running is told to check in.
@@ -77,6 +84,8 @@ struct Inner {
     wake: Notify,
     /// When the history retention last ran (clock time).
     last_purge: std::sync::Mutex<Option<jiff::Timestamp>>,
+    /// Wakes the work-ready waiters of nodes whose work was queued.
+    signals: WorkSignals,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -100,10 +109,11 @@ impl Orchestrator {
                 store,
                 engine,
                 clock,
-                settings,
                 instance: format!("server-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
                 last_purge: std::sync::Mutex::new(None),
+                signals: WorkSignals::new(settings.work_ready_waiters),
+                settings,
             }),
         }
     }

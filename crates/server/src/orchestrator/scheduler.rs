@@ -12,7 +12,7 @@
 use jiff::{SignedDuration, Timestamp};
 use patchline_api::executions::ExecutionKind;
 use patchline_api::windows::WindowSpec;
-use patchline_core::orchestration::ExecutionStatus;
+use patchline_core::orchestration::{ExecutionStatus, InvocationStatus};
 use patchline_core::schedule::{ScheduleExpression, WindowSchedule, WindowTiming};
 
 use super::plan::ExecutionPlan;
@@ -279,6 +279,20 @@ impl Orchestrator {
             return Ok(false);
         }
         step.commit().await?;
+        // Idle agents long-polling this server collect their work now.
+        let released: std::collections::HashSet<&str> = changes
+            .invocations
+            .iter()
+            .filter(|change| change.to == InvocationStatus::Queued)
+            .map(|change| change.id.as_str())
+            .collect();
+        if !released.is_empty() {
+            let nodes = invocations
+                .iter()
+                .filter(|invocation| released.contains(invocation.id.as_str()))
+                .map(|invocation| invocation.node_id.as_str());
+            self.inner.signals.notify(nodes);
+        }
         let finished = changes
             .execution
             .as_ref()

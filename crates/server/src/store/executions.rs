@@ -657,6 +657,20 @@ impl Store {
         rows.iter().map(invocation_record).collect()
     }
 
+    /// The nodes with an invocation queued, fleet-wide (work-ready
+    /// waiters look once for all, whichever server queued the work). Only
+    /// running executions hold queued invocations, so the walk starts from
+    /// them (both steps indexed) rather than from every invocation kept.
+    pub async fn nodes_with_queued_work(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT i.node_id FROM executions e \
+             JOIN invocations i ON i.execution_id = e.id \
+             WHERE e.status IN ('pending', 'in-progress') AND i.status = 'queued'",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The one transition that hands an invocation to its agent: queued →
     /// in-progress. `false` when it is no longer queued (cancelled, timed
     /// out, or delivered by another server): then it must not be sent.
