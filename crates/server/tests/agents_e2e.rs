@@ -9,6 +9,8 @@
 
 #[path = "support/db.rs"]
 mod db;
+#[path = "support/roots.rs"]
+mod roots;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -16,7 +18,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use db::TestDb;
-use jiff::Timestamp;
 use patchline_agent::checkin::{self, AgentConfig, AgentError, CheckinOutcome, EnrolSecret};
 use patchline_api::Client;
 use patchline_api::enrolment::CreateEnrolmentSecretRequest;
@@ -24,11 +25,8 @@ use patchline_api::routes;
 use patchline_core::compliance::ComplianceStatus;
 use patchline_server::config::ServerConfig;
 use patchline_server::store::Backend;
+use patchline_testkit::PackageRoot;
 use patchline_testkit::apt_repo::native_architecture;
-use patchline_testkit::{
-    AptRepository, AptRoot, AptRootOptions, AptSuite, DebPackage, DnfRoot, DnfRootOptions,
-    PackageRoot, RpmPackage, RpmRepoEntry, RpmRepository, UpdateinfoStyle,
-};
 
 const ADMIN_PASSWORD: &str = "e2e-admin-password-1";
 
@@ -36,80 +34,6 @@ const ADMIN_PASSWORD: &str = "e2e-admin-password-1";
 /// command's whole output).
 fn ok<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
     result.unwrap_or_else(|error| panic!("{error}"))
-}
-
-fn at(instant: &str) -> Timestamp {
-    ok(instant.parse::<Timestamp>())
-}
-
-/// A Debian root with `kit-ssl` installed and a security fix for it
-/// published long ago (so the default baseline approves it: missing), and
-/// the repository to upgrade from.
-struct DebianNode {
-    root: AptRoot,
-}
-
-fn debian_node(dir: &Path) -> DebianNode {
-    let arch = ok(native_architecture());
-    let build = |name: &str, version: &str, out: &str| {
-        ok(DebPackage::new(name, version)
-            .arch(arch.as_str())
-            .multi_arch("same")
-            .build(&dir.join(out)))
-    };
-    let stable = vec![
-        build("kit-ssl", "3.0.11-1~deb12u1", "v1"),
-        build("kit-editor", "2:9.0-2", "v1"),
-    ];
-    let fixed = vec![build("kit-ssl", "3.0.13-1~deb12u1", "v2")];
-    let mut repo = ok(AptRepository::new(dir.join("repo")));
-    let stable_suite = AptSuite::new("stable")
-        .with_date(at("2024-01-10T10:00:00Z"))
-        .with_packages(&stable);
-    ok(repo.publish(std::slice::from_ref(&stable_suite)));
-    let root = ok(AptRoot::create(
-        dir.join("node"),
-        &AptRootOptions {
-            sources: repo.sources(),
-            hostname: Some("deb-e2e".into()),
-            ..AptRootOptions::default()
-        },
-    ));
-    ok(root.refresh());
-    ok(root.install(&["kit-ssl", "kit-editor"]));
-    // dpkg's own status entry is where the agent reads the architecture.
-    let dpkg = build("dpkg", "1.21.22", "tools");
-    ok(root.install_files(&[dpkg.path.as_path()]));
-    ok(repo.publish(&[
-        stable_suite,
-        AptSuite::security("stable-security")
-            .with_date(at("2024-02-01T10:00:00Z"))
-            .with_packages(&fixed),
-    ]));
-    ok(root.set_sources(&repo.sources()));
-    ok(root.refresh());
-    DebianNode { root }
-}
-
-/// A Rocky root with one package and nothing newer published: compliant.
-fn dnf_node(dir: &Path) -> DnfRoot {
-    let rpm = ok(RpmPackage::new("kit-plain", "1.0").build(&dir.join("rpms")));
-    let repo = ok(RpmRepository::new(
-        dir.join("repo"),
-        UpdateinfoStyle::RedHat,
-    ));
-    ok(repo.publish(&[&rpm.path], &[]));
-    let root = ok(DnfRoot::create(
-        dir.join("node"),
-        &DnfRootOptions {
-            repositories: vec![RpmRepoEntry::new("kits", &repo)],
-            hostname: Some("rocky-e2e".into()),
-            ..DnfRootOptions::default()
-        },
-    ));
-    ok(root.refresh());
-    ok(root.install(&["kit-plain"]));
-    root
 }
 
 fn agent_config(
@@ -147,8 +71,12 @@ fn status(outcome: &CheckinOutcome) -> Option<ComplianceStatus> {
 fn scenario(backend: Backend) {
     let dir = ok(tempfile::tempdir());
     // Real package managers build the roots first (blocking work).
-    let debian = debian_node(&dir.path().join("debian"));
-    let rocky = dnf_node(&dir.path().join("rocky"));
+    let debian = roots::debian_with_security_fix(
+        &dir.path().join("debian"),
+        "deb-e2e",
+        &[("kit-editor", "2:9.0-2")],
+    );
+    let (rocky, _) = roots::rocky_with_kit_plain(&dir.path().join("rocky"), "rocky-e2e");
     let runtime = ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -183,7 +111,7 @@ fn scenario(backend: Backend) {
             &base,
             &server.ca_pem,
             &deb_state,
-            debian.root.path(),
+            debian.path(),
             &secret,
             "a",
         );
@@ -304,7 +232,7 @@ fn scenario(backend: Backend) {
 
         // The real apt upgrades the Debian root: a new inventory is sent and
         // the node becomes compliant.
-        ok(ok(debian.root.run_apt_get(&["upgrade"])).ensure_success());
+        ok(ok(debian.run_apt_get(&["upgrade"])).ensure_success());
         let deb_upgraded = ok(checkin::run_once(deb_config.clone()).await);
         assert!(deb_upgraded.inventory_sent);
         assert_ne!(deb_upgraded.inventory_hash, deb_first.inventory_hash);

@@ -33,73 +33,10 @@ use patchline_core::orchestration::{ExecutionStatus, InvocationStatus, Limit};
 use patchline_server::orchestrator::clock::ManualClock;
 use patchline_server::store::Backend;
 use patchline_testkit::apt_repo::native_architecture;
-use patchline_testkit::{
-    AptRepository, AptRoot, AptRootOptions, AptSuite, DebPackage, DnfRoot, DnfRootOptions,
-    PackageRoot, RpmPackage, RpmRepoEntry, RpmRepository, UpdateinfoStyle,
-};
+use patchline_testkit::{AptRoot, AptRootOptions, DebPackage, PackageRoot, RpmPackage};
 use support::db::TestDb;
 use support::orchestration::{OrchServer, at, command_task, daily_window, day_start, hosts_in, ok};
-
-/// A Debian root with `kit-ssl` 3.0.11 installed and its security fix
-/// 3.0.13 published in 2024 (the default baseline approves it).
-fn debian_node(dir: &Path) -> AptRoot {
-    let arch = ok(native_architecture());
-    let build = |name: &str, version: &str, out: &str| {
-        ok(DebPackage::new(name, version)
-            .arch(arch.as_str())
-            .multi_arch("same")
-            .build(&dir.join(out)))
-    };
-    let stable = vec![build("kit-ssl", "3.0.11-1~deb12u1", "v1")];
-    let fixed = vec![build("kit-ssl", "3.0.13-1~deb12u1", "v2")];
-    let mut repo = ok(AptRepository::new(dir.join("repo")));
-    let stable_suite = AptSuite::new("stable")
-        .with_date(at("2024-01-10T10:00:00Z"))
-        .with_packages(&stable);
-    ok(repo.publish(std::slice::from_ref(&stable_suite)));
-    let root = ok(AptRoot::create(
-        dir.join("node"),
-        &AptRootOptions {
-            sources: repo.sources(),
-            hostname: Some("deb-orch".into()),
-            ..AptRootOptions::default()
-        },
-    ));
-    ok(root.refresh());
-    ok(root.install(&["kit-ssl"]));
-    let dpkg = build("dpkg", "1.21.22", "tools");
-    ok(root.install_files(&[dpkg.path.as_path()]));
-    ok(repo.publish(&[
-        stable_suite,
-        AptSuite::security("stable-security")
-            .with_date(at("2024-02-01T10:00:00Z"))
-            .with_packages(&fixed),
-    ]));
-    ok(root.set_sources(&repo.sources()));
-    ok(root.refresh());
-    root
-}
-
-/// A Rocky root with `kit-plain` 1.0 installed and nothing newer yet.
-fn rocky_node(dir: &Path) -> (DnfRoot, RpmRepository) {
-    let rpm = ok(RpmPackage::new("kit-plain", "1.0").build(&dir.join("rpms")));
-    let repo = ok(RpmRepository::new(
-        dir.join("repo"),
-        UpdateinfoStyle::RedHat,
-    ));
-    ok(repo.publish(&[&rpm.path], &[]));
-    let root = ok(DnfRoot::create(
-        dir.join("node"),
-        &DnfRootOptions {
-            repositories: vec![RpmRepoEntry::new("kits", &repo)],
-            hostname: Some("rocky-orch".into()),
-            ..DnfRootOptions::default()
-        },
-    ));
-    ok(root.refresh());
-    ok(root.install(&["kit-plain"]));
-    (root, repo)
-}
+use support::roots;
 
 fn agent_config(server: &OrchServer, state_dir: &Path, root: &Path, secret: &str) -> AgentConfig {
     let mut config = AgentConfig::new(
@@ -132,8 +69,8 @@ fn ran(outcome: &CheckinOutcome) -> Vec<WorkStatus> {
 
 fn scenario(backend: Backend) {
     let dir = ok(tempfile::tempdir());
-    let debian = debian_node(&dir.path().join("debian"));
-    let (rocky, rocky_repo) = rocky_node(&dir.path().join("rocky"));
+    let debian = roots::debian_with_security_fix(&dir.path().join("debian"), "deb-orch", &[]);
+    let (rocky, rocky_repo) = roots::rocky_with_kit_plain(&dir.path().join("rocky"), "rocky-orch");
     let runtime = ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -13,7 +13,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use patchline_agent::checkin::{self, AgentConfig, EnrolSecret};
@@ -24,11 +23,10 @@ use patchline_api::windows::Reboot;
 use patchline_api::{Client, ClientError, routes};
 use patchline_core::orchestration::InvocationStatus;
 use patchline_server::orchestrator::clock::ManualClock;
-use patchline_testkit::{
-    DnfRoot, DnfRootOptions, PackageRoot, RpmPackage, RpmRepoEntry, RpmRepository, UpdateinfoStyle,
-};
+use patchline_testkit::PackageRoot;
 use support::db::TestDb;
 use support::orchestration::{FakeNode, OrchServer, day_start, ok};
+use support::roots;
 use support::server::code_of;
 
 both_backends!(
@@ -222,30 +220,9 @@ async fn a_waiter_on_another_server_sees_work_queued_through_the_first() {
     assert!(answer(wait).await, "server B never saw the work");
 }
 
-/// A Rocky root with `kit-plain` 1.0 installed and nothing newer.
-fn rocky_root(dir: &Path) -> DnfRoot {
-    let rpm = ok(RpmPackage::new("kit-plain", "1.0").build(&dir.join("rpms")));
-    let repo = ok(RpmRepository::new(
-        dir.join("repo"),
-        UpdateinfoStyle::RedHat,
-    ));
-    ok(repo.publish(&[&rpm.path], &[]));
-    let root = ok(DnfRoot::create(
-        dir.join("node"),
-        &DnfRootOptions {
-            repositories: vec![RpmRepoEntry::new("kits", &repo)],
-            hostname: Some("rocky-poll".into()),
-            ..DnfRootOptions::default()
-        },
-    ));
-    ok(root.refresh());
-    ok(root.install(&["kit-plain"]));
-    root
-}
-
 async fn a_real_agent_collects_a_patch_now_while_long_polling(db: TestDb) {
     let dir = ok(tempfile::tempdir());
-    let root = rocky_root(&dir.path().join("rocky"));
+    let (root, _) = roots::rocky_with_kit_plain(&dir.path().join("rocky"), "rocky-poll");
     let clock = ManualClock::new(day_start());
     // An hour between check-ins: only the long-poll brings the agent back
     // before the test's timeout.

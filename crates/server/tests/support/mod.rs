@@ -4,4 +4,5 @@
 
 pub mod db;
 pub mod orchestration;
+pub mod roots;
 pub mod server;
