@@ -24,6 +24,9 @@ use super::{
 };
 use crate::orchestrator::plan::{ExecutionPlan, InvocationWork};
 
+mod delivery;
+mod step;
+
 /// The agent keeps the last 64 KiB of a work item's output; the server
 /// keeps no more, whatever an agent sends.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
@@ -207,14 +210,6 @@ pub enum ResultOutcome {
     /// Not an in-progress invocation of this node (unknown, another
     /// node's, or already finished or timed out): nothing stored.
     Ignored,
-}
-
-/// One scheduling step of an execution: a write transaction holding the
-/// execution's row. Dropping it without [`ExecutionStep::commit`] rolls
-/// back.
-pub(crate) struct ExecutionStep {
-    transaction: WriteTransaction,
-    pub execution: ExecutionRecord,
 }
 
 pub(crate) fn kind_text(kind: ExecutionKind) -> &'static str {
@@ -580,162 +575,6 @@ impl Store {
         Ok(started)
     }
 
-    /// Opens a scheduling step of an in-progress execution, holding its
-    /// row; `None` when it is not in progress (finished, or unknown).
-    pub(crate) async fn begin_step(&self, execution_id: &str) -> Result<Option<ExecutionStep>> {
-        let mut transaction = self.begin_write().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = $1 AND status = 'in-progress'{}",
-            self.for_update()
-        )))
-        .bind(execution_id)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let execution = execution_record(&row)?;
-        Ok(Some(ExecutionStep {
-            transaction,
-            execution,
-        }))
-    }
-
-    /// Records the results a node reports: only for its own in-progress
-    /// invocations (anything else is ignored and logged, never stored).
-    pub async fn record_work_results(
-        &self,
-        node_id: &str,
-        results: &[WorkResult],
-        now: Timestamp,
-    ) -> Result<Vec<ResultOutcome>> {
-        if results.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut transaction = self.begin_write().await?;
-        // Rows are updated in id order, as a scheduling step does, so two
-        // transactions never wait on each other's rows in a cycle.
-        let mut order: Vec<usize> = (0..results.len()).collect();
-        order.sort_by(|a, b| results[*a].id.cmp(&results[*b].id));
-        let mut outcomes = vec![ResultOutcome::Ignored; results.len()];
-        for index in order {
-            let result = &results[index];
-            let status = match result.status {
-                WorkStatus::Success => InvocationStatus::Success,
-                WorkStatus::Failed => InvocationStatus::Failed,
-                WorkStatus::TimedOut => InvocationStatus::TimedOut,
-            };
-            let updated = sqlx::query(
-                "UPDATE invocations SET status = $1, output = $2, finished_at = $3 \
-                 WHERE id = $4 AND node_id = $5 AND status = 'in-progress'",
-            )
-            .bind(status.as_str())
-            .bind(bounded_output(&result.output))
-            .bind(millis(now))
-            .bind(&result.id)
-            .bind(node_id)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-            if updated > 0 {
-                outcomes[index] = ResultOutcome::Recorded;
-            }
-        }
-        transaction.commit().await?;
-        Ok(outcomes)
-    }
-
-    /// A node's queued invocations, oldest first.
-    pub async fn queued_invocations(&self, node_id: &str) -> Result<Vec<InvocationRecord>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {INVOCATION_COLUMNS} FROM invocations WHERE node_id = $1 AND status = 'queued' \
-             ORDER BY queued_at, id"
-        )))
-        .bind(node_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(invocation_record).collect()
-    }
-
-    /// The nodes with an invocation queued, fleet-wide (work-ready
-    /// waiters look once for all, whichever server queued the work). Only
-    /// running executions hold queued invocations, so the walk starts from
-    /// them (both steps indexed) rather than from every invocation kept.
-    pub async fn nodes_with_queued_work(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT i.node_id FROM executions e \
-             JOIN invocations i ON i.execution_id = e.id \
-             WHERE e.status IN ('pending', 'in-progress') AND i.status = 'queued'",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The one transition that hands an invocation to its agent: queued →
-    /// in-progress. `false` when it is no longer queued (cancelled, timed
-    /// out, or delivered by another server): then it must not be sent.
-    pub async fn deliver_invocation(
-        &self,
-        id: &str,
-        node_id: &str,
-        now: Timestamp,
-        deadline: Timestamp,
-    ) -> Result<bool> {
-        let _writer = self.sqlite_write_lock().await;
-        let updated = sqlx::query(
-            "UPDATE invocations SET status = 'in-progress', started_at = $1, deadline = $2 \
-             WHERE id = $3 AND node_id = $4 AND status = 'queued'",
-        )
-        .bind(millis(now))
-        .bind(millis(deadline))
-        .bind(id)
-        .bind(node_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(updated > 0)
-    }
-
-    /// Ends an invocation the server could not hand over (no baseline for
-    /// its install, say), if it is still in `from`.
-    pub async fn fail_invocation(
-        &self,
-        id: &str,
-        from: InvocationStatus,
-        detail: &str,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let _writer = self.sqlite_write_lock().await;
-        let updated = sqlx::query(
-            "UPDATE invocations SET status = 'failed', detail = $1, finished_at = $2 \
-             WHERE id = $3 AND status = $4",
-        )
-        .bind(detail)
-        .bind(millis(now))
-        .bind(id)
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(updated > 0)
-    }
-
-    /// The statuses among a node's invocations not finished (pending,
-    /// queued, in progress): how soon it should check in again.
-    pub async fn node_open_statuses(&self, node_id: &str) -> Result<Vec<InvocationStatus>> {
-        let statuses: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT status FROM invocations WHERE node_id = $1 \
-             AND status IN ('pending', 'queued', 'in-progress')",
-        )
-        .bind(node_id)
-        .fetch_all(&self.pool)
-        .await?;
-        statuses
-            .iter()
-            .map(|status| parse_text(status, "invocation status"))
-            .collect()
-    }
-
     /// Cancels an execution: its pending and queued invocations become
     /// cancelled at once; those in progress finish (their results are
     /// kept), then it ends as cancelled. Audited as `execution.cancel`.
@@ -830,118 +669,6 @@ impl Store {
         .rows_affected();
         transaction.commit().await?;
         Ok(deleted)
-    }
-}
-
-impl ExecutionStep {
-    pub(crate) async fn tasks(&mut self) -> Result<Vec<TaskExecutionRecord>> {
-        let rows = sqlx::query(
-            "SELECT execution_id, task_index, name, priority, status, max_concurrency, \
-             max_errors, started_at, finished_at, detail FROM task_executions \
-             WHERE execution_id = $1 ORDER BY task_index",
-        )
-        .bind(&self.execution.id)
-        .fetch_all(&mut *self.transaction)
-        .await?;
-        rows.iter().map(task_record).collect()
-    }
-
-    pub(crate) async fn invocations(&mut self) -> Result<Vec<InvocationState>> {
-        let rows = sqlx::query(
-            "SELECT id, task_index, node_id, batch, status, deadline FROM invocations \
-             WHERE execution_id = $1 ORDER BY task_index, batch, node_id",
-        )
-        .bind(&self.execution.id)
-        .fetch_all(&mut *self.transaction)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(InvocationState {
-                    id: row.try_get("id")?,
-                    task_index: index_of(row.try_get("task_index")?),
-                    node_id: row.try_get("node_id")?,
-                    batch: index_of(row.try_get("batch")?),
-                    status: parse_text(&row.try_get::<String, _>("status")?, "invocation status")?,
-                    deadline: optional_timestamp(row.try_get("deadline")?, "invocation deadline")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Applies the step's changes; `false` when an invocation had already
-    /// moved on (a check-in or another server got there first): the step
-    /// must then be dropped (rolled back) and decided again.
-    pub(crate) async fn apply(&mut self, changes: &StepChanges, now: Timestamp) -> Result<bool> {
-        // In id order, like the results of a check-in (no lock cycles).
-        let mut invocations: Vec<&InvocationChange> = changes.invocations.iter().collect();
-        invocations.sort_by(|a, b| a.id.cmp(&b.id));
-        for change in invocations {
-            let updated = if change.to == InvocationStatus::Queued {
-                sqlx::query(
-                    "UPDATE invocations SET status = 'queued', queued_at = $1, deadline = $2 \
-                     WHERE id = $3 AND status = $4",
-                )
-                .bind(millis(now))
-                .bind(change.deadline.map(millis))
-                .bind(&change.id)
-                .bind(change.from.as_str())
-                .execute(&mut *self.transaction)
-                .await?
-            } else {
-                sqlx::query(
-                    "UPDATE invocations SET status = $1, detail = $2, finished_at = $3 \
-                     WHERE id = $4 AND status = $5",
-                )
-                .bind(change.to.as_str())
-                .bind(change.detail.as_deref())
-                .bind(millis(now))
-                .bind(&change.id)
-                .bind(change.from.as_str())
-                .execute(&mut *self.transaction)
-                .await?
-            };
-            if updated.rows_affected() == 0 {
-                return Ok(false);
-            }
-        }
-        for task in &changes.tasks {
-            sqlx::query(
-                "UPDATE task_executions SET status = $1, \
-                 started_at = COALESCE(started_at, $2), finished_at = $3, \
-                 detail = COALESCE($4, detail) WHERE execution_id = $5 AND task_index = $6",
-            )
-            .bind(task.status.as_str())
-            .bind(task.started_at.map(millis))
-            .bind(task.finished_at.map(millis))
-            .bind(task.detail.as_deref())
-            .bind(&self.execution.id)
-            .bind(task.index as i64)
-            .execute(&mut *self.transaction)
-            .await?;
-        }
-        if let Some(execution) = &changes.execution {
-            // A finished execution needs no runner any more.
-            let release = if execution.finished_at.is_some() {
-                ", lease_owner = NULL, lease_until = NULL"
-            } else {
-                ""
-            };
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE executions SET status = $1, finished_at = $2, \
-                 detail = COALESCE($3, detail){release} WHERE id = $4"
-            )))
-            .bind(execution.status.as_str())
-            .bind(execution.finished_at.map(millis))
-            .bind(execution.detail.as_deref())
-            .bind(&self.execution.id)
-            .execute(&mut *self.transaction)
-            .await?;
-        }
-        Ok(true)
-    }
-
-    pub(crate) async fn commit(self) -> Result<()> {
-        self.transaction.commit().await
     }
 }
 
