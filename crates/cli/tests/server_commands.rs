@@ -236,21 +236,8 @@ fn apply_shows_a_diff_asks_first_and_is_idempotent() {
 fn an_auditor_reads_but_cannot_apply() {
     let server = TestServer::start();
     let admin = server.admin();
-    let created = admin.run_with_stdin(
-        &[
-            "users",
-            "create",
-            "audrey",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        "audit-pass-1\n",
-    );
-    assert!(created.status.success(), "{}", text(&created));
+    let auditor = server.user(&admin, "audrey", &["--role", "auditor"], "audit-pass-1");
     assert!(admin.ok(&["users", "list"]).contains("audrey"));
-
-    let auditor = server.login("audrey", "audit-pass-1");
     assert!(auditor.ok(&["whoami"]).starts_with("audrey (auditor)"));
     assert!(auditor.ok(&["baselines", "list"]).contains("debian"));
     assert!(auditor.ok(&["audit"]).contains("user.create"));
@@ -564,24 +551,15 @@ fn an_app_team_operator_sees_and_tags_only_its_scope() {
         "pay-1",
     );
     let _search = enrol_node(&server, &secret("search", "Application=search"), "search-1");
-    let created = admin.run_with_stdin(
-        &[
-            "users",
-            "create",
-            "pat",
-            "--role",
-            "app-team",
-            "--scope",
-            "Application=payments",
-            "--password-stdin",
-        ],
-        "pay-team-pass\n",
+    let team = server.user(
+        &admin,
+        "pat",
+        &["--role", "app-team", "--scope", "Application=payments"],
+        "pay-team-pass",
     );
-    assert!(created.status.success(), "{}", text(&created));
     let users = admin.ok(&["users", "list"]);
     assert!(users.contains("Application=payments"), "{users}");
 
-    let team = server.login("pat", "pay-team-pass");
     assert!(
         team.ok(&["whoami"])
             .starts_with("pat (app-team, scope Application=payments)")

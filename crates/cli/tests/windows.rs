@@ -677,19 +677,7 @@ fn patch_now_waits_for_the_agents_and_exits_by_the_outcome() {
 fn an_auditor_reads_windows_but_cannot_apply_one() {
     let server = TestServer::start();
     let admin = server.admin();
-    let created = admin.run_with_stdin(
-        &[
-            "users",
-            "create",
-            "audrey",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        "audit-pass-1\n",
-    );
-    assert!(created.status.success(), "{}", text(&created));
-    let auditor = server.login("audrey", "audit-pass-1");
+    let auditor = server.user(&admin, "audrey", &["--role", "auditor"], "audit-pass-1");
     assert_eq!(auditor.ok(&["window", "list"]).trim(), "(none)");
 
     let dir = tempfile::tempdir().unwrap();

@@ -99,6 +99,17 @@ impl TestServer {
     pub fn admin(&self) -> Cli {
         self.login("admin", ADMIN_PASSWORD)
     }
+
+    /// Creates `username` through `admin`'s `patchline users create` with
+    /// `role_args` (`--role ...`, `--scope ...`), then logs in as them.
+    pub fn user(&self, admin: &Cli, username: &str, role_args: &[&str], password: &str) -> Cli {
+        let mut args = vec!["users", "create", username];
+        args.extend_from_slice(role_args);
+        args.push("--password-stdin");
+        let created = admin.run_with_stdin(&args, &format!("{password}\n"));
+        assert!(created.status.success(), "{}", text(&created));
+        self.login(username, password)
+    }
 }
 
 impl Drop for TestServer {
