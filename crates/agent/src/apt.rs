@@ -128,8 +128,16 @@ pub fn read_inventory_with_cache(
     let cache = cache_dir.map(|dir| ListCache::new(dir, wanted.keys().copied()));
     let mut known = KnownVersions::default();
     let mut sources = Vec::new();
-    for list in discover_lists(&root.join(APT_LISTS))? {
-        sources.push(read_list_group(&list, &wanted, cache.as_ref(), &mut known)?);
+    let lists = discover_lists(&root.join(APT_LISTS))?;
+    for list in &lists {
+        sources.push(read_list_group(list, &wanted, cache.as_ref(), &mut known)?);
+    }
+    if let Some(cache) = &cache {
+        let scanned: Vec<&Path> = lists
+            .iter()
+            .flat_map(|group| group.indexes.iter().map(PathBuf::as_path))
+            .collect();
+        cache.prune(&scanned);
     }
     Ok(AptInventory {
         updates: known.into_updates(),

@@ -2,7 +2,8 @@
 //! written by the real dpkg and apt-get): a scan with a cache directory
 //! reports exactly what a scan without one does — cold, warm, after a list
 //! or the installed packages changed, with a damaged cache, or with a
-//! cache directory that cannot be written — and writes nothing to the root.
+//! cache directory that cannot be written — and writes nothing to the root;
+//! the entries of lists that are gone are pruned.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -190,6 +191,33 @@ fn a_list_changed_in_place_is_read_again() {
     assert_ne!(rewritten, written);
     assert_eq!(cached(&node.root, &node.cache), expected);
     assert_eq!(cache_files(&node.cache), rewritten);
+}
+
+#[test]
+fn the_entries_of_a_dropped_repository_are_pruned() {
+    let node = node(&["kit-ssl", "kit-editor"]);
+    let_lists_settle();
+    cached(&node.root, &node.cache);
+    let security = packages_lists(&node.root)
+        .into_iter()
+        .find(|path| path.to_string_lossy().contains("security"))
+        .expect("a security list");
+    assert_eq!(
+        cache_files(&node.cache).len(),
+        packages_lists(&node.root).len()
+    );
+    // apt drops the lists of a suite no longer in its sources on update;
+    // removing the file is what that leaves behind.
+    ok(fs::remove_file(&security));
+
+    let expected = uncached(&node.root);
+    assert!(!expected.contains("3.0.13-1~deb12u1"), "{expected}");
+    assert_eq!(cached(&node.root, &node.cache), expected);
+    let left = cache_files(&node.cache);
+    assert_eq!(left.len(), packages_lists(&node.root).len(), "{left:?}");
+    // The entries of the lists that remain are still hits.
+    assert_eq!(cached(&node.root, &node.cache), expected);
+    assert_eq!(cache_files(&node.cache), left);
 }
 
 #[test]

@@ -14,6 +14,12 @@
 //! — is a miss: the list is read and its entry rewritten, through a
 //! temporary file renamed over the old one. Failing to write only costs the
 //! next scan the read.
+//!
+//! After a scan, [`ListCache::prune`] removes the entries of lists that no
+//! longer exist (a repository dropped from `sources.list`, a suite renamed)
+//! and temporary files a killed agent left behind, so the directory does
+//! not grow without bound. It keeps entries of lists this scan did not read
+//! but that still exist: one cache directory may serve several roots.
 
 use std::fs::{self, Metadata};
 use std::io::Write as _;
@@ -34,6 +40,14 @@ const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 4;
 /// within the same file-system timestamp tick, unseen by its identity: its
 /// entry is not written (like git's "racily clean" index entries).
 const SETTLE_TIME: Duration = Duration::from_secs(1);
+/// Every cache file's name starts with this.
+const FILE_PREFIX: &str = "apt-list-";
+/// A temporary file older than this is a leftover of a killed writer (a
+/// live one exists for the few milliseconds of one write).
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+/// The header and stored list path of a cache file are read in one bounded
+/// read when pruning: a list path is far shorter than this.
+const PRUNE_READ_LIMIT: u64 = 8192;
 
 /// One entry of a list, as a scan uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,14 +193,76 @@ impl ListCache {
         Ok(())
     }
 
+    /// Removes the entries of lists that no longer exist and stale
+    /// temporary files; `scanned` are the lists the scan just read (their
+    /// entries are current and not opened again). Best effort, like
+    /// [`ListCache::store`]; returns how many files were removed.
+    pub(crate) fn prune(&self, scanned: &[&Path]) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let current: std::collections::HashSet<PathBuf> =
+            scanned.iter().map(|list| self.file_of(list)).collect();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let obsolete = if name.starts_with(FILE_PREFIX) {
+                !current.contains(&path) && stored_list_is_gone(&path)
+            } else if name.starts_with(".tmp") {
+                entry
+                    .metadata()
+                    .and_then(|metadata| metadata.modified())
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TEMPORARY)
+            } else {
+                // Not ours: the directory may hold other files.
+                false
+            };
+            if obsolete {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(error) => tracing::debug!(file = %path.display(), %error,
+                        "scan cache file not pruned"),
+                }
+            }
+        }
+        removed
+    }
+
     /// One file per list path (the path is stored in it and checked too).
     fn file_of(&self, list: &Path) -> PathBuf {
         let digest = Sha256::digest(list.as_os_str().as_bytes());
-        let mut name = String::from("apt-list-");
+        let mut name = String::from(FILE_PREFIX);
         for byte in &digest[..12] {
             name.push_str(&format!("{byte:02x}"));
         }
         self.dir.join(name)
+    }
+}
+
+/// Whether the cache file at `path` belongs to a list that no longer
+/// exists. A file of another format or too damaged to name its list is
+/// obsolete too (it could never be a hit); one that cannot be read now is
+/// left for a later prune.
+fn stored_list_is_gone(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut start = Vec::new();
+    let read =
+        fs::File::open(path).and_then(|file| file.take(PRUNE_READ_LIMIT).read_to_end(&mut start));
+    if read.is_err() {
+        return false;
+    }
+    let mut reader = Reader(&start);
+    let header_ok = reader.take(MAGIC.len()) == Some(MAGIC.as_slice())
+        && reader.u32() == Some(FORMAT_VERSION)
+        && reader.take(8 + 4).is_some();
+    let list = header_ok.then(|| reader.bytes()).flatten();
+    match list {
+        Some(list) => !Path::new(std::ffi::OsStr::from_bytes(list)).exists(),
+        None => true,
     }
 }
 
@@ -387,6 +463,53 @@ mod tests {
         let cache = ListCache::new(&blocked, ["kit"]);
         cache.store(&list, &identity, &versions());
         assert_eq!(cache.load(&list, &identity), None);
+    }
+
+    #[test]
+    fn pruning_removes_entries_of_vanished_lists_and_stale_temporaries_only() {
+        let (dir, list, identity) = setup();
+        let cache_dir = dir.path().join("cache");
+        let cache = ListCache::new(&cache_dir, ["kit", "tool"]);
+        let gone = dir.path().join("gone_Packages");
+        fs::write(&gone, "Package: kit\n").unwrap();
+        let other_root = dir.path().join("other_Packages");
+        fs::write(&other_root, "Package: kit\n").unwrap();
+        for path in [&list, &gone, &other_root] {
+            let identity = ListIdentity::of(&fs::metadata(path).unwrap());
+            cache.store(path, &identity, &versions());
+        }
+        fs::remove_file(&gone).unwrap();
+        // A leftover of a killed writer, an hour and more old, a fresh
+        // one (a writer at work), an old-format file and a foreign file.
+        let stale = cache_dir.join(".tmpSTALE");
+        fs::write(&stale, "partial").unwrap();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let fresh = cache_dir.join(".tmpFRESH");
+        fs::write(&fresh, "partial").unwrap();
+        let old_format = cache_dir.join(format!("{FILE_PREFIX}0123"));
+        fs::write(&old_format, b"PLAPTLC\n\x00\x00\x00\x00").unwrap();
+        let foreign = cache_dir.join("README");
+        fs::write(&foreign, "mine").unwrap();
+
+        assert_eq!(cache.prune(&[list.as_path()]), 3);
+        assert_eq!(cache.load(&list, &identity), Some(versions()));
+        let other_identity = ListIdentity::of(&fs::metadata(&other_root).unwrap());
+        assert_eq!(cache.load(&other_root, &other_identity), Some(versions()));
+        assert!(!cache.file_of(&gone).exists());
+        assert!(!stale.exists() && !old_format.exists());
+        assert!(fresh.exists() && foreign.exists());
+        // Nothing left to prune; a missing directory prunes nothing.
+        assert_eq!(cache.prune(&[list.as_path()]), 0);
+        assert_eq!(
+            ListCache::new(&dir.path().join("none"), ["kit"]).prune(&[]),
+            0
+        );
     }
 
     #[test]
