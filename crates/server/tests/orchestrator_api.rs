@@ -1,7 +1,8 @@
 //! The executions API and the check-in dispatch, on SQLite and PostgreSQL:
 //! Patch Now (every refusal naming its field, the snapshot step first and
 //! the install skipped where it failed, the emergency baseline, the
-//! audited waiver), roles and the app-team scope, cancellation, results
+//! audited waiver), roles and the app-team scope (applied before the
+//! listing's limit), cancellation, results
 //! only from the node the work belongs to, and the short check-in
 //! interval while a node has work.
 
@@ -11,10 +12,13 @@ use jiff::SignedDuration;
 use patchline_api::auth::{Role, TagScope};
 use patchline_api::checkin::{Work, WorkResult, WorkStatus};
 use patchline_api::executions::{ExecutionKind, ExecutionQuery, PatchNowRequest};
+use patchline_api::nodes::SetTagsRequest;
 use patchline_api::windows::Reboot;
 use patchline_api::{Client, ClientError};
 use patchline_core::orchestration::{ExecutionStatus, InvocationStatus};
 use patchline_server::orchestrator::clock::ManualClock;
+use patchline_server::orchestrator::plan::{ExecutionPlan, PlannedTarget};
+use patchline_server::store::executions::{Admission, NewExecution};
 use support::db::TestDb;
 use support::orchestration::{FakeNode, Ledger, OrchServer, all_succeed, day_start, hosts_in, ok};
 use support::server::{USER_PASSWORD, code_of};
@@ -23,6 +27,7 @@ both_backends!(
     patch_now_snapshots_first_installs_the_emergency_baseline_and_audits_a_waiver,
     every_invalid_patch_now_field_is_refused_by_name,
     roles_and_the_app_team_scope_limit_patch_now_listing_and_cancelling,
+    an_app_team_listing_limit_counts_only_the_executions_it_sees,
     a_cancelled_execution_cancels_waiting_work_and_lets_running_work_finish,
     results_count_only_from_their_own_node_and_busy_nodes_check_in_sooner,
 );
@@ -346,6 +351,127 @@ async fn roles_and_the_app_team_scope_limit_patch_now_listing_and_cancelling(db:
     );
     let (status, _) = code_of(team.execution("no-such-execution").await);
     assert_eq!(status, 404);
+    ok(server.server.stop().await);
+}
+
+/// A window execution stored directly: `targets` and no tasks (a window
+/// saved without tasks still opens), so it has no invocations.
+fn taskless_execution(window: &str, at: jiff::Timestamp, targets: &[&FakeNode]) -> NewExecution {
+    let plan = ExecutionPlan {
+        tasks: Vec::new(),
+        rollout: None,
+        targets: targets
+            .iter()
+            .map(|node| PlannedTarget {
+                node_id: node.id.clone(),
+                hostname: node.hostname.clone(),
+                zone: None,
+                batch: 0,
+            })
+            .collect(),
+    };
+    NewExecution {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: ExecutionKind::Scheduled,
+        window: Some(window.into()),
+        window_version: Some(1),
+        scheduled_for: at,
+        last_task_start: at,
+        window_end: at,
+        requested_by: "scheduler".into(),
+        plan,
+        limits: Vec::new(),
+        created_at: at,
+    }
+}
+
+async fn an_app_team_listing_limit_counts_only_the_executions_it_sees(db: TestDb) {
+    let dir = ok(tempfile::tempdir());
+    let clock = ManualClock::new(day_start());
+    let server = OrchServer::start_with(&db, dir.path(), &clock, |config| {
+        config.quotas.max_concurrent_executions = 20;
+    })
+    .await;
+    let pay = server.enrol("pay1", &[("Application", "pay")]).await;
+    let shop = server.enrol("shop1", &[("Application", "shop")]).await;
+    let scope = TagScope {
+        key: "Application".into(),
+        value: "pay".into(),
+    };
+    let team = operator(&server, "payteam", Role::AppTeam, Some(scope)).await;
+    let query = |window: Option<&str>, limit: Option<u32>| ExecutionQuery {
+        window: window.map(str::to_owned),
+        limit,
+    };
+    let ids = |views: Vec<patchline_api::executions::ExecutionView>| -> Vec<String> {
+        views.into_iter().map(|view| view.id).collect()
+    };
+
+    // Two executions in the team's scope, then five newer ones outside it.
+    let mut inside = Vec::new();
+    for _ in 0..2 {
+        inside.push(ok(server.admin.patch_now(&request(&[&pay])).await).id);
+        clock.advance(SignedDuration::from_mins(1));
+    }
+    let mut outside = Vec::new();
+    for _ in 0..5 {
+        outside.push(ok(server.admin.patch_now(&request(&[&shop])).await).id);
+        clock.advance(SignedDuration::from_mins(1));
+    }
+    let newest_inside = vec![inside[1].clone(), inside[0].clone()];
+    assert_eq!(
+        ids(ok(team.executions(&query(None, Some(2))).await)),
+        newest_inside
+    );
+    assert_eq!(
+        ids(ok(team.executions(&query(None, None)).await)),
+        newest_inside
+    );
+    assert_eq!(
+        ids(ok(team.executions(&query(None, Some(1))).await)),
+        [inside[1].clone()]
+    );
+    assert_eq!(
+        ids(ok(server.admin.executions(&query(None, Some(2))).await)),
+        [outside[4].clone(), outside[3].clone()]
+    );
+
+    // Executions without tasks (no invocations) follow the same rule
+    // through their planned targets, and combine with the window filter.
+    let store = &server.server.state.store;
+    let later = clock_now(&clock);
+    let own_taskless = taskless_execution("empty", later, &[&shop, &pay]);
+    let other_taskless = taskless_execution(
+        "empty",
+        later.checked_add(SignedDuration::from_mins(1)).unwrap(),
+        &[&shop],
+    );
+    for new in [&own_taskless, &other_taskless] {
+        assert!(ok(store.create_execution(new, &Admission::Scheduled).await));
+    }
+    assert_eq!(
+        ids(ok(team.executions(&query(Some("empty"), None)).await)),
+        [own_taskless.id.clone()]
+    );
+    assert_eq!(
+        ids(ok(team.executions(&query(None, Some(2))).await)),
+        [own_taskless.id.clone(), inside[1].clone()]
+    );
+    assert_eq!(
+        ok(server.admin.executions(&query(Some("empty"), None)).await).len(),
+        2
+    );
+    // The scope is the node's tag now: retagged, its executions show.
+    ok(server
+        .admin
+        .set_tags(
+            &shop.id,
+            &SetTagsRequest {
+                tags: [("Application".to_owned(), Some("pay".to_owned()))].into(),
+            },
+        )
+        .await);
+    assert_eq!(ok(team.executions(&query(None, None)).await).len(), 9);
     ok(server.server.stop().await);
 }
 

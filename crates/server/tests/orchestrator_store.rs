@@ -135,7 +135,7 @@ async fn concurrent_creations_of_one_opening_store_one_execution(db: TestDb) {
         "{created:?}"
     );
     let store = db.store().await;
-    let executions = ok(store.list_executions(Some("sunday"), 10).await);
+    let executions = ok(store.list_executions(Some("sunday"), None, 10).await);
     assert_eq!(executions.len(), 1);
     assert_eq!(ok(store.invocations_of(&executions[0].id).await).len(), 3);
     assert!(ok(store
@@ -162,7 +162,7 @@ async fn concurrent_patch_now_admissions_respect_the_quota(db: TestDb) {
     .await;
     assert_eq!(admitted.iter().filter(|ok| **ok).count(), 3, "{admitted:?}");
     let store = db.store().await;
-    assert_eq!(ok(store.list_executions(None, 100).await).len(), 3);
+    assert_eq!(ok(store.list_executions(None, None, 100).await).len(), 3);
     let audit = ok(store.list_audit(None, 100).await);
     assert_eq!(
         audit

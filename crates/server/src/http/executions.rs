@@ -41,16 +41,13 @@ pub async fn list_executions(
 ) -> ApiResult<Json<Vec<ExecutionView>>> {
     let access = authorize(&operator, Permission::ReadWindows)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // The store applies the scope (the rule of `ScopeFilter::sees`) before
+    // the limit, so an app team gets `limit` executions it may see.
     let records = state
         .store
-        .list_executions(query.window.as_deref(), limit)
+        .list_executions(query.window.as_deref(), access.scope(), limit)
         .await?;
-    let scope = ScopeFilter::load(&state, &access).await?;
-    let records: Vec<ExecutionRecord> = records
-        .into_iter()
-        .filter(|record| scope.sees(record))
-        .collect();
-    Ok(Json(views(&state, records, false, &scope).await?))
+    Ok(Json(views(&state, records, None).await?))
 }
 
 /// `GET /api/v1/executions/{id}`: with every invocation.
@@ -230,7 +227,8 @@ impl ScopeFilter {
             .is_none_or(|nodes| nodes.contains(node_id))
     }
 
-    /// Some target of the execution is in scope.
+    /// Some target of the execution is in scope. The store's listing
+    /// (`Store::list_executions` with a scope) applies this same rule.
     fn sees(&self, record: &ExecutionRecord) -> bool {
         self.nodes.is_none()
             || record
@@ -266,18 +264,18 @@ async fn one_view(
     record: ExecutionRecord,
     scope: &ScopeFilter,
 ) -> ApiResult<ExecutionView> {
-    let mut views = views(state, vec![record], true, scope).await?;
+    let mut views = views(state, vec![record], Some(scope)).await?;
     views
         .pop()
         .ok_or_else(|| ApiError::not_found("execution not found"))
 }
 
-/// The views of `records`, with their invocations when asked.
+/// The views of `records`, with the invocations `invocations_in` reaches
+/// when given (none otherwise).
 async fn views(
     state: &AppState,
     records: Vec<ExecutionRecord>,
-    with_invocations: bool,
-    scope: &ScopeFilter,
+    invocations_in: Option<&ScopeFilter>,
 ) -> ApiResult<Vec<ExecutionView>> {
     let ids: Vec<String> = records.iter().map(|record| record.id.clone()).collect();
     let mut tasks_by_execution: HashMap<String, Vec<_>> = HashMap::new();
@@ -291,7 +289,7 @@ async fn views(
     let mut views = Vec::with_capacity(records.len());
     for record in records {
         let mut invocations: HashMap<usize, Vec<InvocationView>> = HashMap::new();
-        if with_invocations {
+        if let Some(scope) = invocations_in {
             for invocation in state.store.invocations_of(&record.id).await? {
                 if scope.reaches(&invocation.node_id) {
                     invocations

@@ -25,6 +25,7 @@ use super::{
 use crate::orchestrator::plan::{ExecutionPlan, InvocationWork};
 
 mod delivery;
+mod listing;
 mod step;
 
 /// The agent keeps the last 64 KiB of a work item's output; the server
@@ -360,37 +361,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(execution_record).transpose()
-    }
-
-    /// Executions newest first (by opening, then creation), of one window
-    /// when given, at most `limit`.
-    pub async fn list_executions(
-        &self,
-        window: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<ExecutionRecord>> {
-        let rows = match window {
-            Some(window) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE window_name = $1 \
-                     ORDER BY scheduled_for DESC, created_at DESC, id LIMIT $2"
-                )))
-                .bind(window)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions \
-                     ORDER BY scheduled_for DESC, created_at DESC, id LIMIT $1"
-                )))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        rows.iter().map(execution_record).collect()
     }
 
     /// The ids and statuses of the executions not ended (pending or in
