@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// `sqlite://...` or `postgres://...`; `None`: `<data_dir>/patchline.db`.
     pub database_url: Option<String>,
     pub tls: TlsSource,
+    /// Names the generated certificate carries besides loopback and the
+    /// hostname (`--tls-name`); ignored with the operator's files.
+    pub tls_names: Vec<crate::tls::TlsName>,
     pub log_format: LogFormat,
     /// How often agents are told to check in.
     pub checkin_interval: Duration,
@@ -94,6 +97,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             database_url: None,
             tls: TlsSource::SelfSigned,
+            tls_names: Vec::new(),
             log_format: LogFormat::Text,
             checkin_interval: Duration::from_secs(300),
             agent_body_limit: 8 * 1024 * 1024,

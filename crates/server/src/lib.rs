@@ -156,7 +156,7 @@ pub async fn start_with_clock(
         }
         Bootstrap::AlreadyDone => None,
     };
-    let tls = tls::load_or_generate(&config.tls, &config.data_dir)?;
+    let tls = tls::load_or_generate(&config.tls, &config.data_dir, &config.tls_names)?;
     let rustls = RustlsConfig::from_pem(
         tls.cert_chain_pem.clone().into_bytes(),
         tls.key_pem.clone().into_bytes(),
