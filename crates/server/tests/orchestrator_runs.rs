@@ -2,18 +2,22 @@
 //! agents that check in over the real API: rate control (never more than
 //! max-concurrency in flight; past max-errors the rest is not started),
 //! priorities with predecessor-failure skips, the cutoff, the window end,
-//! invocation timeouts, zone-by-zone rollout with a failing node, and the
-//! concurrent-executions quota.
+//! invocation timeouts, zone-by-zone rollout with a failing node, the
+//! concurrent-executions quota, and the hourly maintenance (history
+//! retention, expired operator sessions).
 
 mod support;
 
 use jiff::SignedDuration;
+use patchline_api::auth::Role;
 use patchline_api::checkin::{Work, WorkStatus};
 use patchline_api::executions::{ExecutionKind, ExecutionView, PatchNowRequest};
 use patchline_core::orchestration::{
     ExecutionStatus, InvocationStatus, Limit, Quotas, ZoneRollout,
 };
+use patchline_server::auth::secrets;
 use patchline_server::orchestrator::clock::ManualClock;
+use patchline_server::store::records::{NewToken, TokenKind};
 use support::db::TestDb;
 use support::orchestration::{
     FakeNode, Ledger, OrchServer, all_succeed, at, command_task, daily_window, day_start, hosts_in,
@@ -28,6 +32,7 @@ both_backends!(
     a_zone_rollout_finishes_each_zone_first_and_a_failure_stops_it,
     the_concurrent_executions_quota_makes_executions_wait_or_skip,
     finished_executions_are_kept_for_the_retention_then_deleted,
+    the_hourly_maintenance_deletes_sessions_expired_a_week_ago,
     the_window_tag_the_default_window_and_the_enabled_flag_choose_what_runs,
 );
 
@@ -602,6 +607,63 @@ async fn finished_executions_are_kept_for_the_retention_then_deleted(db: TestDb)
     assert_eq!(server.tick().await.purged, 1);
     let (status, _) = code_of(server.admin.execution(&created.id).await);
     assert_eq!(status, 404);
+    ok(server.server.stop().await);
+}
+
+/// Stores a token of `kind` for the admin, expired `days_ago` (wall clock:
+/// sessions expire on it); its id.
+async fn expired_token(server: &OrchServer, kind: TokenKind, days_ago: i64) -> String {
+    let id = secrets::new_id();
+    let expires_at = jiff::Timestamp::now() - SignedDuration::from_hours(24 * days_ago);
+    ok(server
+        .server
+        .state
+        .store
+        .insert_token(
+            "user:admin",
+            NewToken {
+                id: id.clone(),
+                name: "old".into(),
+                token_hash: secrets::token_hash(&secrets::generate_token(
+                    secrets::TokenPrefix::Operator,
+                )),
+                kind,
+                subject: "admin".into(),
+                role: Role::Admin,
+                scope: None,
+                expires_at: Some(expires_at),
+            },
+        )
+        .await);
+    id
+}
+
+async fn token_ids(server: &OrchServer) -> Vec<String> {
+    let tokens = ok(server.server.state.store.list_tokens().await);
+    tokens.into_iter().map(|token| token.id).collect()
+}
+
+async fn the_hourly_maintenance_deletes_sessions_expired_a_week_ago(db: TestDb) {
+    let (_dir, clock, server) = setup(&db).await;
+    let old_session = expired_token(&server, TokenKind::Session, 8).await;
+    let recent_session = expired_token(&server, TokenKind::Session, 6).await;
+    let old_api_token = expired_token(&server, TokenKind::Api, 60).await;
+
+    assert_eq!(server.tick().await.purged_sessions, 1);
+    let left = token_ids(&server).await;
+    assert!(!left.contains(&old_session), "{left:?}");
+    assert!(left.contains(&recent_session) && left.contains(&old_api_token));
+    // The admin's live session (from its login) still works.
+    ok(server.admin.whoami().await);
+
+    // At most once an hour (of the scheduler's clock).
+    let second_old_session = expired_token(&server, TokenKind::Session, 10).await;
+    clock.advance(SignedDuration::from_mins(59));
+    assert_eq!(server.tick().await.purged_sessions, 0);
+    clock.advance(SignedDuration::from_mins(1));
+    assert_eq!(server.tick().await.purged_sessions, 1);
+    assert!(!token_ids(&server).await.contains(&second_old_session));
+    assert_eq!(token_ids(&server).await.len(), 3);
     ok(server.server.stop().await);
 }
 

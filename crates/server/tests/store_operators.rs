@@ -21,6 +21,7 @@ both_backends!(
     a_failed_change_writes_no_audit_row,
     audit_pages_in_id_order,
     admins_deleting_each_other_at_once_leave_one,
+    expired_sessions_are_purged_after_the_retention_api_tokens_never,
 );
 
 fn new_user(username: &str, role: Role, scope: Option<TagScope>) -> NewUser {
@@ -259,6 +260,65 @@ async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
     for entry in &audit {
         assert!(!entry.detail.to_string().contains(&token_hash(&token)));
     }
+}
+
+/// A token of `kind` expiring at `expires_at`, stored; its id.
+async fn stored_token(store: &Store, kind: TokenKind, expires_at: Timestamp) -> String {
+    let token = generate_token(TokenPrefix::Operator);
+    let id = new_id();
+    store
+        .insert_token(
+            "user:admin",
+            NewToken {
+                id: id.clone(),
+                name: format!("{kind:?}"),
+                token_hash: token_hash(&token),
+                kind,
+                subject: "admin".into(),
+                role: Role::Admin,
+                scope: None,
+                expires_at: Some(expires_at),
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+async fn expired_sessions_are_purged_after_the_retention_api_tokens_never(db: TestDb) {
+    let store = db.store().await;
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    let days = |count: i64| now + SignedDuration::from_hours(24 * count);
+    let cutoff = days(-7);
+    let long_expired = stored_token(&store, TokenKind::Session, days(-8)).await;
+    let recently_expired = stored_token(&store, TokenKind::Session, days(-1)).await;
+    let live = stored_token(&store, TokenKind::Session, days(1)).await;
+    let revoked_long_ago = stored_token(&store, TokenKind::Session, days(-9)).await;
+    let revoked_live = stored_token(&store, TokenKind::Session, days(1)).await;
+    let old_api = stored_token(&store, TokenKind::Api, days(-30)).await;
+    let revoked_api = stored_token(&store, TokenKind::Api, days(-30)).await;
+    for id in [&revoked_long_ago, &revoked_live, &revoked_api] {
+        store.revoke_token("user:admin", id).await.unwrap();
+    }
+    let audit_before = last_audit_id(&store).await;
+
+    assert_eq!(store.purge_sessions(cutoff).await.unwrap(), 2);
+    let mut left: Vec<String> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|token| token.id)
+        .collect();
+    left.sort();
+    let mut kept = vec![recently_expired, live, revoked_live, old_api, revoked_api];
+    kept.sort();
+    assert_eq!(left, kept);
+    assert!(!left.contains(&long_expired) && !left.contains(&revoked_long_ago));
+    // Maintenance, not an operator's change: no audit row.
+    assert_eq!(last_audit_id(&store).await, audit_before);
+    // Nothing more to delete at the same cutoff.
+    assert_eq!(store.purge_sessions(cutoff).await.unwrap(), 0);
 }
 
 async fn roles_and_scopes_must_agree(db: TestDb) {

@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod dispatch;
+pub mod maintenance;
 pub mod patch_now;
 pub mod plan;
 pub mod runner;
@@ -82,7 +83,8 @@ struct Inner {
     instance: String,
     /// Wakes the background loop (a check-in reported results).
     wake: Notify,
-    /// When the history retention last ran (clock time).
+    /// When the maintenance (history retention, session purge) last ran
+    /// (clock time).
     last_purge: std::sync::Mutex<Option<jiff::Timestamp>>,
     /// Wakes the work-ready waiters of nodes whose work was queued.
     signals: WorkSignals,

@@ -39,6 +39,9 @@ pub struct TickReport {
     pub finished: Vec<String>,
     /// Finished executions deleted by the history retention.
     pub purged: u64,
+    /// Expired operator sessions deleted by the maintenance
+    /// ([`super::maintenance`]).
+    pub purged_sessions: u64,
 }
 
 /// One opening of a window.
@@ -132,31 +135,10 @@ impl Orchestrator {
                 Err(error) => tracing::error!(execution = %id, %error, "scheduling step failed"),
             }
         }
-        if let Some(retention) = self.inner.settings.history_retention
-            && let Ok(retention) = SignedDuration::try_from(retention)
-            && let Ok(before) = now.checked_sub(retention)
-            && self.purge_due(now)
-        {
-            report.purged = store.purge_executions(before).await?;
-        }
+        let maintenance = self.maintain(now).await?;
+        report.purged = maintenance.executions;
+        report.purged_sessions = maintenance.sessions;
         Ok(report)
-    }
-
-    /// Whether the history retention should run now: at most once an
-    /// hour (of the clock), not at every round.
-    fn purge_due(&self, now: Timestamp) -> bool {
-        let mut last = self
-            .inner
-            .last_purge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let due = last.is_none_or(|last| {
-            now < last || now.duration_since(last) >= SignedDuration::from_hours(1)
-        });
-        if due {
-            *last = Some(now);
-        }
-        due
     }
 
     /// Creates the executions of windows due now; their ids.

@@ -229,6 +229,29 @@ impl Store {
     pub async fn revoke_token(&self, actor: &str, id: &str) -> Result<()> {
         self.revoke(actor, Revocable::Token, id).await
     }
+
+    /// Deletes the session tokens that expired before `expired_before`,
+    /// revoked ones included; the number deleted. API tokens are never
+    /// deleted: their listing is the audit trail of what was issued.
+    ///
+    /// A revoked session goes by its expiry too: the revocation time is
+    /// not stored, and a session is revoked before it expires, so it stays
+    /// listed at least as long after its revocation. (Every login sets an
+    /// expiry; a session without one is kept.) Maintenance, not an
+    /// operator's action: no audit row.
+    pub async fn purge_sessions(&self, expired_before: Timestamp) -> Result<u64> {
+        let mut transaction = self.begin_write().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM tokens WHERE kind = $1 AND expires_at IS NOT NULL AND expires_at < $2",
+        )
+        .bind(TokenKind::Session.as_str())
+        .bind(millis(expired_before))
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        transaction.commit().await?;
+        Ok(deleted)
+    }
 }
 
 /// Names are shown and typed by people: non-empty, no control characters.
