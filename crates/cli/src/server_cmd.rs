@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use patchline_core::orchestration::Quotas;
 use patchline_server::config::{LogFormat, ServerConfig, TlsSource};
-use patchline_server::tls::GeneratedPaths;
+use patchline_server::tls::{GeneratedPaths, TlsName};
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -36,6 +36,12 @@ pub struct ServerArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Another name agents reach the server by (DNS name or IP address;
+    /// repeatable), added to the generated certificate beside localhost,
+    /// the loopback addresses and the hostname. A new name re-issues the
+    /// certificate from the stored CA: agents keep their --ca-cert.
+    #[arg(long, value_name = "NAME", conflicts_with = "tls_cert")]
+    tls_name: Vec<TlsName>,
     /// Log lines as `text` or `json` (on stderr; RUST_LOG filters).
     #[arg(long, default_value = "text")]
     log_format: LogFormat,
@@ -60,6 +66,17 @@ pub struct ServerArgs {
     /// Days finished executions are kept (0: forever).
     #[arg(long, default_value_t = 30)]
     execution_retention_days: u64,
+    /// How often an agent's work-ready long-poll looks at the store on its
+    /// own, in seconds (at least 1): work queued through another server on
+    /// the same database reaches the agent within this time; this server's
+    /// own work wakes it at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = at_least_one_second)]
+    work_ready_recheck: u64,
+    /// Most agents waiting on the work-ready long-poll at once (at least
+    /// 1); beyond, the long-poll answers at once and the agent sleeps its
+    /// check-in interval instead.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = at_least_one)]
+    work_ready_waiters: usize,
 }
 
 /// Quotas of zero would refuse everything: say so at start-up.
@@ -99,6 +116,9 @@ impl ServerArgs {
         config.scheduler_interval = Duration::from_secs(self.scheduler_interval);
         config.execution_retention = (self.execution_retention_days > 0)
             .then(|| Duration::from_secs(self.execution_retention_days.saturating_mul(24 * 3600)));
+        config.work_ready_recheck = Duration::from_secs(self.work_ready_recheck);
+        config.work_ready_waiters = self.work_ready_waiters;
+        config.tls_names = self.tls_name.clone();
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             config.tls = TlsSource::Files {
                 cert: crate::session::absolute(cert)?,
@@ -218,5 +238,69 @@ mod tests {
         );
         assert_eq!(set.scheduler_interval, Duration::from_secs(1));
         assert_eq!(set.execution_retention, None);
+    }
+
+    #[test]
+    fn work_ready_flags_default_to_the_server_defaults_and_reach_the_configuration() {
+        let server_defaults = ServerConfig::for_data_dir(Path::new("/var/lib/patchline"));
+        let defaults = config(&[]);
+        assert_eq!(
+            defaults.work_ready_recheck,
+            server_defaults.work_ready_recheck
+        );
+        assert_eq!(
+            defaults.work_ready_waiters,
+            server_defaults.work_ready_waiters
+        );
+        let set = config(&["--work-ready-recheck", "2", "--work-ready-waiters", "7"]);
+        assert_eq!(set.work_ready_recheck, Duration::from_secs(2));
+        assert_eq!(set.work_ready_waiters, 7);
+        for (flag, value, reason) in [
+            ("--work-ready-recheck", "0", "must be at least 1 second"),
+            ("--work-ready-waiters", "0", "must be at least 1"),
+            ("--work-ready-waiters", "-3", "invalid digit"),
+        ] {
+            let refused = Wrapper::try_parse_from(["server", flag, value])
+                .err()
+                .map(|error| error.to_string())
+                .unwrap_or_default();
+            assert!(
+                refused.contains(flag) && refused.contains(reason),
+                "{flag} {value}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_names_are_validated_and_reach_the_configuration() {
+        assert!(config(&[]).tls_names.is_empty());
+        let set = config(&["--tls-name", "Patch.Example.com", "--tls-name", "10.0.0.5"]);
+        assert_eq!(
+            set.tls_names,
+            [
+                TlsName::Dns("patch.example.com".into()),
+                TlsName::Ip([10, 0, 0, 5].into())
+            ]
+        );
+        let nonsense = Wrapper::try_parse_from(["server", "--tls-name", "https://patch:8443"])
+            .err()
+            .expect("refused");
+        let message = nonsense.to_string();
+        assert!(message.contains("--tls-name"), "{message}");
+        assert!(
+            message.contains("without scheme, port or path"),
+            "{message}"
+        );
+        // The operator's own certificate is served as given.
+        let both = [
+            "server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-name",
+            "a.b",
+        ];
+        assert!(Wrapper::try_parse_from(both).is_err());
     }
 }
