@@ -1,6 +1,8 @@
 //! The compliance engine over a real store, on SQLite and PostgreSQL:
 //! distinct evaluation, baseline resolution, re-evaluation without
-//! rescanning, history across a day change, and the reports with CSV.
+//! rescanning, history across a day change, and the reports with CSV —
+//! where a node's patch group is its effective one (the tag, else the
+//! governance default group).
 
 #[path = "support/db.rs"]
 mod db;
@@ -13,6 +15,7 @@ use jiff::civil::Date;
 use patchline_api::auth::TagScope;
 use patchline_api::checkin::{Inventory, NodeFacts};
 use patchline_api::compliance::SummaryBy;
+use patchline_api::governance::GovernanceSettings;
 use patchline_api::groups::PatchGroup;
 use patchline_api::nodes::tag_keys;
 use patchline_core::baseline::{ApprovalRule, Baseline, ComplianceLevel, FilterKey};
@@ -33,6 +36,8 @@ both_backends!(
     a_node_without_inventory_is_unreported,
     reports_group_scope_and_export_csv,
     the_in_memory_summary_follows_every_change,
+    summaries_count_untagged_nodes_under_the_default_group,
+    history_records_the_effective_patch_group,
 );
 
 const SECRET_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000001";
@@ -711,12 +716,16 @@ async fn both_summaries(
 }
 
 async fn assert_summaries_agree(fleet: &Fleet, moment: &str) {
-    let scope = TagScope {
+    let app_scope = TagScope {
         key: tag_keys::APPLICATION.into(),
         value: "payments".into(),
     };
+    let group_scope = TagScope {
+        key: tag_keys::PATCH_GROUP.into(),
+        value: "web".into(),
+    };
     for by in SummaryBy::ALL {
-        for scope in [None, Some(&scope)] {
+        for scope in [None, Some(&app_scope), Some(&group_scope)] {
             let (cached, queried) = both_summaries(fleet, by, scope).await;
             assert_eq!(
                 cached,
@@ -792,4 +801,283 @@ async fn the_in_memory_summary_follows_every_change(db: TestDb) {
 
     fleet.store.delete_node("user:ops", "c").await.unwrap();
     assert_summaries_agree(&fleet, "after a deletion").await;
+}
+
+/// Creates patch groups (without baselines of their own: their nodes keep
+/// the family default, so only the grouping moves).
+async fn patch_groups(fleet: &Fleet, names: &[&str]) {
+    for name in names {
+        fleet
+            .store
+            .put_patch_group(
+                "user:sec",
+                &PatchGroup {
+                    name: (*name).into(),
+                    baselines: BTreeMap::new(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn set_default_group(fleet: &Fleet, group: Option<&str>, now: Timestamp) {
+    let settings = GovernanceSettings {
+        default_window: None,
+        default_patch_group: group.map(str::to_owned),
+    };
+    fleet
+        .store
+        .put_governance_settings("user:admin", &settings, now)
+        .await
+        .unwrap();
+}
+
+/// Summary lines `(key, nodes, compliant, non-compliant, unreported)` by
+/// `by`, after checking the in-memory view and the SQL query agree.
+async fn summary_lines(
+    fleet: &Fleet,
+    by: SummaryBy,
+    scope: Option<&TagScope>,
+) -> Vec<(String, u64, u64, u64, u64)> {
+    let (cached, queried) = both_summaries(fleet, by, scope).await;
+    assert_eq!(cached, queried, "by {} scope {scope:?}", by.as_str());
+    fold_summaries(fleet.engine.status_counts(by, scope).await.unwrap())
+        .into_iter()
+        .map(|l| (l.key, l.nodes, l.compliant, l.non_compliant, l.unreported))
+        .collect()
+}
+
+fn line(key: &str, counts: [u64; 4]) -> (String, u64, u64, u64, u64) {
+    (key.into(), counts[0], counts[1], counts[2], counts[3])
+}
+
+async fn summaries_count_untagged_nodes_under_the_default_group(db: TestDb) {
+    let fleet = Fleet::new(&db).await;
+    let now = at("2026-03-10T12:00:00Z");
+    patch_groups(&fleet, &["db", "web"]).await;
+    let vulnerable = inventory(debian(), "3.0.1-1", day("2026-03-01"));
+    let patched = inventory(debian(), "3.0.2-1", day("2026-03-01"));
+    fleet
+        .node(
+            "tagged-web",
+            &[(tag_keys::PATCH_GROUP, "web")],
+            Some(&vulnerable),
+            now,
+        )
+        .await;
+    fleet
+        .node(
+            "tagged-db",
+            &[(tag_keys::PATCH_GROUP, "db")],
+            Some(&patched),
+            now,
+        )
+        .await;
+    fleet.node("untagged", &[], Some(&vulnerable), now).await;
+    fleet.node("silent", &[], None, now).await;
+    fleet.engine.reevaluate_fleet(now).await.unwrap();
+    let in_web = TagScope {
+        key: tag_keys::PATCH_GROUP.into(),
+        value: "web".into(),
+    };
+    let in_db = TagScope {
+        key: tag_keys::PATCH_GROUP.into(),
+        value: "db".into(),
+    };
+
+    // No default: untagged nodes have no group (this also fills the
+    // in-memory view, which the settings changes below must not leave stale).
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![
+            line("-", [2, 0, 1, 1]),
+            line("db", [1, 1, 0, 0]),
+            line("web", [1, 0, 1, 0]),
+        ]
+    );
+    let fleet_generation = fleet.store.fleet_generation().await.unwrap();
+
+    // A default group: shown at once, without any re-evaluation, although
+    // no node, tag or summary changed.
+    set_default_group(&fleet, Some("web"), now).await;
+    assert_eq!(
+        fleet.store.fleet_generation().await.unwrap(),
+        fleet_generation
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![line("db", [1, 1, 0, 0]), line("web", [3, 0, 2, 1])]
+    );
+    // A patch-group filter matches the effective group too.
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_web)).await,
+        vec![line("debian", [3, 0, 2, 1])]
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, Some(&in_db)).await,
+        vec![line("db", [1, 1, 0, 0])]
+    );
+    // Other dimensions are untouched by the default.
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::Environment, None).await,
+        vec![line("-", [4, 1, 2, 1])]
+    );
+
+    // Another default: the untagged nodes move with it.
+    set_default_group(&fleet, Some("db"), now).await;
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![line("db", [3, 1, 1, 1]), line("web", [1, 0, 1, 0])]
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_web)).await,
+        vec![line("debian", [1, 0, 1, 0])]
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_db)).await,
+        vec![line("debian", [3, 1, 1, 1])]
+    );
+    // The engine re-evaluating after the change agrees (nodes keep their
+    // family default baseline: the groups name none).
+    fleet.engine.reevaluate_fleet(now).await.unwrap();
+    assert_summaries_agree(&fleet, "after the default group changed").await;
+
+    // Deleting the default group: untagged nodes have no group again,
+    // while a tag naming a group keeps showing the tag.
+    fleet
+        .store
+        .delete_patch_group("user:sec", "db")
+        .await
+        .unwrap();
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![
+            line("-", [2, 0, 1, 1]),
+            line("db", [1, 1, 0, 0]),
+            line("web", [1, 0, 1, 0]),
+        ]
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_db)).await,
+        vec![line("debian", [1, 1, 0, 0])]
+    );
+
+    // Unset: back to "-".
+    set_default_group(&fleet, Some("web"), now).await;
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![line("db", [1, 1, 0, 0]), line("web", [3, 0, 2, 1])]
+    );
+    set_default_group(&fleet, None, now).await;
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![
+            line("-", [2, 0, 1, 1]),
+            line("db", [1, 1, 0, 0]),
+            line("web", [1, 0, 1, 0]),
+        ]
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_web)).await,
+        vec![line("debian", [1, 0, 1, 0])]
+    );
+}
+
+/// History points `(day, key, compliant, non-compliant, unreported)`.
+async fn history_points(
+    fleet: &Fleet,
+    scope: Option<&TagScope>,
+) -> Vec<(String, String, u64, u64, u64)> {
+    let counts = fleet
+        .store
+        .compliance_history_counts(day("2026-03-01"), SummaryBy::PatchGroup, scope)
+        .await
+        .unwrap();
+    fold_history(counts)
+        .into_iter()
+        .map(|p| {
+            (
+                p.day.to_string(),
+                p.key,
+                p.compliant,
+                p.non_compliant,
+                p.unreported,
+            )
+        })
+        .collect()
+}
+
+fn point(day: &str, key: &str, counts: [u64; 3]) -> (String, String, u64, u64, u64) {
+    (day.into(), key.into(), counts[0], counts[1], counts[2])
+}
+
+async fn history_records_the_effective_patch_group(db: TestDb) {
+    let fleet = Fleet::new(&db).await;
+    let day1 = at("2026-03-10T12:00:00Z");
+    let day2 = at("2026-03-11T12:00:00Z");
+    let day3 = at("2026-03-12T12:00:00Z");
+    patch_groups(&fleet, &["db", "web"]).await;
+    let vulnerable = inventory(debian(), "3.0.1-1", day("2026-03-01"));
+    fleet
+        .node(
+            "tagged-db",
+            &[(tag_keys::PATCH_GROUP, "db")],
+            Some(&vulnerable),
+            day1,
+        )
+        .await;
+    fleet.node("untagged", &[], Some(&vulnerable), day1).await;
+    fleet.node("silent", &[], None, day1).await;
+    set_default_group(&fleet, Some("web"), day1).await;
+    fleet.engine.reevaluate_fleet(day1).await.unwrap();
+    assert_eq!(
+        history_points(&fleet, None).await,
+        vec![
+            point("2026-03-10", "db", [0, 1, 0]),
+            point("2026-03-10", "web", [0, 1, 1]),
+        ]
+    );
+    // The history filter by patch group matches the recorded effective group.
+    let in_web = TagScope {
+        key: tag_keys::PATCH_GROUP.into(),
+        value: "web".into(),
+    };
+    assert_eq!(
+        history_points(&fleet, Some(&in_web)).await,
+        vec![point("2026-03-10", "web", [0, 1, 1])]
+    );
+
+    // The default changes the same day: the day's rows follow, although no
+    // status or baseline moved.
+    set_default_group(&fleet, Some("db"), day1).await;
+    fleet.engine.reevaluate_fleet(day1).await.unwrap();
+    assert_eq!(
+        history_points(&fleet, None).await,
+        vec![point("2026-03-10", "db", [0, 2, 1])]
+    );
+
+    // Unset the next day: that day's rows have no group; the day before
+    // keeps what was recorded then.
+    set_default_group(&fleet, None, day2).await;
+    fleet.engine.reevaluate_fleet(day2).await.unwrap();
+    assert_eq!(
+        history_points(&fleet, None).await,
+        vec![
+            point("2026-03-10", "db", [0, 2, 1]),
+            point("2026-03-11", "-", [0, 1, 1]),
+            point("2026-03-11", "db", [0, 1, 0]),
+        ]
+    );
+
+    // A check-in evaluates one node: its row carries the effective group.
+    set_default_group(&fleet, Some("web"), day3).await;
+    fleet
+        .check_in("untagged", &vulnerable, BTreeMap::new(), day3)
+        .await;
+    fleet.engine.evaluate_node("untagged", day3).await.unwrap();
+    assert_eq!(
+        history_points(&fleet, Some(&in_web)).await,
+        vec![point("2026-03-12", "web", [0, 1, 0])]
+    );
 }

@@ -1,9 +1,11 @@
 //! The fleet's summary view, kept in memory: every node's OS family,
-//! summary status, baseline and tags. Summaries by any dimension are folded
+//! summary status, baseline and tags, and the default patch group of nodes
+//! without a `Patch Group` tag. Summaries by any dimension are folded
 //! from it in microseconds instead of a grouped join over every node per
 //! request. It is reloaded only when the store's `fleet_generation` counter
-//! (bumped by triggers on nodes, tags and summaries) has moved, so a change
-//! made by any server replica shows at the next request.
+//! (bumped by triggers on nodes, tags and summaries) or its
+//! `policy_generation` counter (governance settings and patch groups) has
+//! moved, so a change made by any server replica shows at the next request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use patchline_core::baseline::ComplianceLevel;
 use patchline_core::compliance::ComplianceStatus;
 
 use super::report::{NO_VALUE, StatusCount};
-use crate::store::fleet_view::FleetRows;
+use crate::store::fleet_view::{FleetRows, ViewGeneration};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug)]
@@ -40,8 +42,9 @@ impl ViewNode {
 /// One consistent reading of the fleet.
 #[derive(Debug)]
 pub struct FleetView {
-    generation: i64,
+    generation: ViewGeneration,
     nodes: Vec<ViewNode>,
+    default_patch_group: Option<String>,
 }
 
 impl FleetView {
@@ -70,11 +73,24 @@ impl FleetView {
         FleetView {
             generation: rows.generation,
             nodes,
+            default_patch_group: rows.default_patch_group,
         }
     }
 
-    pub fn generation(&self) -> i64 {
+    pub fn generation(&self) -> ViewGeneration {
         self.generation
+    }
+
+    /// A node's value of a grouping tag, the patch group being the
+    /// effective one (the tag, else the default group), as the engine
+    /// resolves baselines with it.
+    fn grouping_value<'a>(&'a self, node: &'a ViewNode, key: &str) -> Option<&'a str> {
+        let tagged = node.tag(key);
+        if key == tag_keys::PATCH_GROUP {
+            tagged.or(self.default_patch_group.as_deref())
+        } else {
+            tagged
+        }
     }
 
     /// Nodes per dimension value, status and severity — the same lines as
@@ -84,12 +100,12 @@ impl FleetView {
         let mut counts: HashMap<Line<'_>, u64> = HashMap::new();
         for node in &self.nodes {
             if let Some(scope) = scope
-                && node.tag(&scope.key) != Some(scope.value.as_str())
+                && self.grouping_value(node, &scope.key) != Some(scope.value.as_str())
             {
                 continue;
             }
             let key = match by {
-                SummaryBy::PatchGroup => node.tag(tag_keys::PATCH_GROUP),
+                SummaryBy::PatchGroup => self.grouping_value(node, tag_keys::PATCH_GROUP),
                 SummaryBy::Environment => node.tag(tag_keys::ENVIRONMENT),
                 SummaryBy::Zone => node.tag(tag_keys::ZONE),
                 SummaryBy::Application => node.tag(tag_keys::APPLICATION),
@@ -119,14 +135,14 @@ pub struct FleetViewCache {
 }
 
 impl FleetViewCache {
-    /// The view at the store's current generation: one tiny query when
+    /// The view at the store's current generations: one tiny query when
     /// nothing changed, a reload otherwise. Concurrent callers wait for one
     /// reload instead of each scanning the fleet.
     pub async fn get(&self, store: &Store) -> Result<Arc<FleetView>, StoreError> {
-        let generation = store.fleet_generation().await?;
+        let generation = store.view_generation().await?;
         let mut current = self.current.lock().await;
         if let Some(view) = current.as_ref()
-            && view.generation >= generation
+            && view.generation.covers(generation)
         {
             return Ok(Arc::clone(view));
         }
@@ -169,7 +185,10 @@ mod tests {
     fn folds_by_tag_baseline_and_family_with_scope() {
         use ComplianceStatus::{Compliant, NonCompliant};
         let view = FleetView::from_rows(FleetRows {
-            generation: 7,
+            generation: ViewGeneration {
+                fleet: 7,
+                policy: 2,
+            },
             nodes: vec![
                 node("a", Some(Compliant), Some("prod")),
                 node("b", Some(NonCompliant), Some("prod")),
@@ -182,8 +201,9 @@ mod tests {
                 tag("c", tag_keys::APPLICATION, "payments"),
                 tag("gone", tag_keys::PATCH_GROUP, "web"),
             ],
+            default_patch_group: None,
         });
-        assert_eq!(view.generation(), 7);
+        assert_eq!(view.generation().fleet, 7);
         let by_group = view.status_counts(SummaryBy::PatchGroup, None);
         assert_eq!(count(&by_group, "web", Some(Compliant)), 1);
         assert_eq!(count(&by_group, "web", Some(NonCompliant)), 1);
@@ -201,5 +221,37 @@ mod tests {
         assert_eq!(scoped.iter().map(|l| l.nodes).sum::<u64>(), 2);
         assert_eq!(count(&scoped, "web", Some(Compliant)), 1);
         assert_eq!(count(&scoped, NO_VALUE, None), 1);
+    }
+
+    #[test]
+    fn untagged_nodes_count_under_the_default_group_in_lines_and_scope() {
+        use ComplianceStatus::{Compliant, NonCompliant};
+        let view = FleetView::from_rows(FleetRows {
+            generation: ViewGeneration::default(),
+            nodes: vec![
+                node("tagged", Some(Compliant), Some("prod")),
+                node("untagged", Some(NonCompliant), Some("prod")),
+                node("silent", None, None),
+            ],
+            tags: vec![tag("tagged", tag_keys::PATCH_GROUP, "db")],
+            default_patch_group: Some("web".into()),
+        });
+        let by_group = view.status_counts(SummaryBy::PatchGroup, None);
+        assert_eq!(count(&by_group, "db", Some(Compliant)), 1);
+        assert_eq!(count(&by_group, "web", Some(NonCompliant)), 1);
+        assert_eq!(count(&by_group, "web", None), 1);
+        assert_eq!(count(&by_group, NO_VALUE, None), 0);
+        let in_web = TagScope {
+            key: tag_keys::PATCH_GROUP.into(),
+            value: "web".into(),
+        };
+        let scoped = view.status_counts(SummaryBy::OsFamily, Some(&in_web));
+        assert_eq!(scoped.iter().map(|l| l.nodes).sum::<u64>(), 2);
+        let in_db = TagScope {
+            value: "db".into(),
+            ..in_web
+        };
+        let scoped = view.status_counts(SummaryBy::OsFamily, Some(&in_db));
+        assert_eq!(scoped.iter().map(|l| l.nodes).sum::<u64>(), 1);
     }
 }
