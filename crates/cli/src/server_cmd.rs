@@ -258,7 +258,7 @@ mod tests {
         for (flag, value, reason) in [
             ("--work-ready-recheck", "0", "must be at least 1 second"),
             ("--work-ready-waiters", "0", "must be at least 1"),
-            ("--work-ready-waiters", "-3", "invalid digit"),
+            ("--work-ready-waiters", "many", "invalid digit"),
         ] {
             let refused = Wrapper::try_parse_from(["server", flag, value])
                 .err()

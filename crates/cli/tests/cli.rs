@@ -137,3 +137,32 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
 }
+
+#[test]
+fn bad_work_ready_settings_are_refused_before_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    for (flag, value, reason) in [
+        ("--work-ready-recheck", "0", "must be at least 1 second"),
+        ("--work-ready-waiters", "0", "must be at least 1"),
+    ] {
+        let output = patchline(&[
+            "server",
+            "--data-dir",
+            data_dir,
+            "--listen",
+            "127.0.0.1:0",
+            flag,
+            value,
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+    // Refused at parsing: nothing was created in the data directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
