@@ -451,7 +451,7 @@ async fn an_app_team_listing_limit_counts_only_the_executions_it_sees(db: TestDb
     }
     assert_eq!(
         ids(ok(team.executions(&query(Some("empty"), None)).await)),
-        [own_taskless.id.clone()]
+        std::slice::from_ref(&own_taskless.id)
     );
     assert_eq!(
         ids(ok(team.executions(&query(None, Some(2))).await)),
