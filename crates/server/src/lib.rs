@@ -48,6 +48,8 @@ pub struct RunningServer {
     daily_reevaluation: tokio::task::JoinHandle<()>,
     /// The orchestrator's background rounds (none when the interval is 0).
     scheduler: Option<tokio::task::JoinHandle<()>>,
+    /// Renews the generated certificate while serving (none with files).
+    tls_renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running server.
@@ -83,6 +85,9 @@ impl RunningServer {
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.task.await;
         self.daily_reevaluation.abort();
+        if let Some(renewal) = &self.tls_renewal {
+            renewal.abort();
+        }
         if let Some(scheduler) = self.scheduler {
             scheduler.abort();
             // Whatever round was running is rolled back; the leases are
@@ -111,6 +116,9 @@ impl RunningServer {
         self.shutdown.handle.shutdown();
         self.task.abort();
         self.daily_reevaluation.abort();
+        if let Some(renewal) = &self.tls_renewal {
+            renewal.abort();
+        }
         if let Some(scheduler) = self.scheduler {
             scheduler.abort();
             let _ = scheduler.await;
@@ -163,6 +171,15 @@ pub async fn start_with_clock(
     )
     .await
     .context("the TLS certificate or key is not usable")?;
+    let tls_renewal = (config.tls == config::TlsSource::SelfSigned).then(|| {
+        tls::renewal::Renewal::new(
+            rustls.clone(),
+            &config.data_dir,
+            config.tls_names.clone(),
+            tls.cert_chain_pem.clone(),
+        )
+        .spawn()
+    });
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -196,6 +213,7 @@ pub async fn start_with_clock(
         task,
         daily_reevaluation,
         scheduler,
+        tls_renewal,
     })
 }
 

@@ -20,6 +20,7 @@
 
 mod issue;
 pub mod names;
+pub mod renewal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
