@@ -9,6 +9,14 @@
 //! node has changed. A package that fails to install is reported failed
 //! alone and evaluated `failed`.
 //!
+//! Cancellation ([`install_cancellable`]): a stop request is honoured only
+//! before the package manager's transaction starts: before the refresh,
+//! during the snapshot and pre-patch hooks (their process group is
+//! killed) and right before the install call. Once `apt-get`/`dpkg`,
+//! `dnf`/`rpm` or `zypper` runs, a request is ignored: killing a package
+//! transaction midway leaves the node half-upgraded; the install finishes
+//! and reports normally.
+//!
 //! Reboot: with [`RebootOption::RebootIfNeeded`] the reboot command runs
 //! when the node's reboot-required marker is set or an installed target
 //! suggested a reboot, as the very last step; the compliance is then
@@ -21,6 +29,7 @@ mod override_list;
 mod render;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -31,7 +40,7 @@ use patchline_core::compliance::{
 use patchline_core::package::PackageRef;
 use serde::Serialize;
 
-pub use hooks::{HookRun, Phase, run_hook};
+pub use hooks::{HookRun, Phase, run_hook, run_hook_cancellable};
 pub use override_list::{OverrideListError, parse_override_list};
 pub use render::render;
 
@@ -155,6 +164,10 @@ pub struct InstallReport {
     pub repair: Option<Repair>,
     /// Set when the snapshot or pre-patch hook stopped the install.
     pub aborted: Option<Abort>,
+    /// Stopped by a cancellation before the package manager's transaction
+    /// started: nothing was installed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
     pub hooks: Vec<HookRun>,
     /// Rejected (`block`) packages held during the install.
     pub held: Vec<String>,
@@ -171,6 +184,7 @@ impl InstallReport {
     /// Whether every target installed and no phase failed.
     pub fn succeeded(&self) -> bool {
         self.aborted.is_none()
+            && !self.cancelled
             && self.hooks.iter().all(HookRun::succeeded)
             && self
                 .packages
@@ -183,9 +197,23 @@ impl InstallReport {
 /// Runs the install flow on the node at `root`, with the package manager
 /// of its OS family (see [`driver::for_node`]).
 pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallReport, InstallError> {
+    install_cancellable(root, options, &AtomicBool::new(false))
+}
+
+/// [`install`], stopped when `cancel` is set before the package manager's
+/// transaction starts (see the module documentation): the report then says
+/// `cancelled` and nothing was installed. A request arriving once the
+/// transaction runs is ignored.
+pub fn install_cancellable(
+    root: &NodeRoot,
+    options: &InstallOptions,
+    cancel: &AtomicBool,
+) -> Result<InstallReport, InstallError> {
+    let cancelled = || cancel.load(Ordering::SeqCst);
     let os = read_facts(root).map_err(ScanError::from)?.os;
     let driver = driver::for_node(root, &os, options.timeouts)?;
     let refresh = match options.refresh {
+        Some(_) if cancelled() => None,
         Some(timeout) => Some(driver.refresh(timeout).map_err(InstallError::Refresh)?),
         None => None,
     };
@@ -221,6 +249,7 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
         interrupted,
         repair,
         aborted: None,
+        cancelled: false,
         hooks: Vec::new(),
         held: Vec::new(),
         packages: skipped,
@@ -236,13 +265,23 @@ pub fn install(root: &NodeRoot, options: &InstallOptions) -> Result<InstallRepor
             (Phase::PrePatch, &options.hooks.pre_patch),
         ] {
             let Some(script) = script else { continue };
-            let run = run_hook(phase, script, root, options.hook_timeout)?;
+            if cancelled() {
+                break;
+            }
+            let run = run_hook_cancellable(phase, script, root, options.hook_timeout, cancel)?;
             let reason = (!run.succeeded()).then(|| run.record.failure_summary());
             report.hooks.push(run);
             if let Some(reason) = reason {
+                report.cancelled = cancelled();
                 report.aborted = Some(Abort { phase, reason });
                 return Ok(report);
             }
+        }
+        // The last point of no harm: from here on the transaction runs to
+        // its end whatever is asked.
+        if cancelled() {
+            report.cancelled = true;
+            return Ok(report);
         }
         let plain: Vec<Target> = targets.iter().map(|(t, _)| t.clone()).collect();
         let outcome = driver.install_exact(&plain, &excluded)?;

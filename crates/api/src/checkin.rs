@@ -236,12 +236,32 @@ pub struct WorkReady {
     pub work_ready: bool,
 }
 
+/// The query of the work-cancel long-poll
+/// (`GET /api/v1/agent/work/{id}/cancel?wait=N`): `wait` as in
+/// [`WorkReadyQuery`], 0 answering at once.
+pub type WorkCancelQuery = WorkReadyQuery;
+
+/// The answer of the work-cancel long-poll: `cancel` as soon as the server
+/// asked the agent to stop this running work item (the window's cutoff
+/// passed with `cancel-task`, or an operator cancelled the execution);
+/// `false` when the wait ended without such a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkCancel {
+    pub cancel: bool,
+    /// Why, when `cancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkStatus {
     Success,
     Failed,
     TimedOut,
+    /// The server asked the agent to stop the work and it did.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -16,7 +16,7 @@ use crate::auth::{
     WhoAmI,
 };
 use crate::baselines::{BaselineView, PutBaselineRequest, PutOutcome};
-use crate::checkin::{CheckinRequest, CheckinResponse, WorkReady};
+use crate::checkin::{CheckinRequest, CheckinResponse, WorkCancel, WorkReady};
 use crate::compliance::{
     ComplianceGroupSummary, NodeComplianceDetail, NodeComplianceRow, SummaryBy,
 };
@@ -314,6 +314,35 @@ impl Client {
     pub async fn work_ready(&self, wait: Duration) -> Result<WorkReady, ClientError> {
         let seconds = wait.as_secs();
         let path = format!("{}?wait={seconds}", routes::WORK_READY);
+        let (status, text) = self
+            .send::<()>(
+                Method::GET,
+                &path,
+                None,
+                Some(wait + Duration::from_secs(15)),
+            )
+            .await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            method: Method::GET,
+            path,
+            status,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Waits up to `wait` (whole seconds, at most 60; zero answers at
+    /// once) for the server to ask that the running work item `work_id` of
+    /// the node (node credential) stop. A 404: not a work item of this node.
+    pub async fn work_cancel(
+        &self,
+        work_id: &str,
+        wait: Duration,
+    ) -> Result<WorkCancel, ClientError> {
+        let seconds = wait.as_secs();
+        let path = format!(
+            "{}?wait={seconds}",
+            routes::fill(routes::AGENT_WORK_CANCEL, &[work_id])
+        );
         let (status, text) = self
             .send::<()>(
                 Method::GET,

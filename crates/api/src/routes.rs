@@ -49,6 +49,9 @@ pub const CHECKIN: &str = "/api/v1/agent/checkin";
 /// Long-poll: answers as soon as the node has work queued, or when the
 /// wait (`?wait=N` seconds) ends.
 pub const WORK_READY: &str = "/api/v1/agent/work-ready";
+/// Long-poll: answers as soon as the server asks the agent to stop the
+/// running work item `{id}`, or when the wait (`?wait=N`) ends.
+pub const AGENT_WORK_CANCEL: &str = "/api/v1/agent/work/{id}/cancel";
 
 /// Fills `{param}` placeholders of a route in order, percent-encoding each
 /// value as one path segment.

@@ -53,6 +53,10 @@ pub struct WindowSpec {
     pub duration_hours: u8,
     /// No task starts in the last `cutoff_hours` (0–23, less than the duration).
     pub cutoff_hours: u8,
+    /// What happens to tasks still running at the cutoff: they continue
+    /// (default) or are cancelled.
+    #[serde(default, skip_serializing_if = "CutoffBehavior::is_default")]
+    pub cutoff_behavior: CutoffBehavior,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     /// Nodes listed or matching the tag query; nodes tagged
@@ -96,6 +100,34 @@ pub struct TaskSpec {
     /// Each invocation's time limit (default 3600 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
+}
+
+/// What the cutoff does to tasks still running (AWS `CutoffBehavior`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CutoffBehavior {
+    /// Running tasks continue; only new starts stop.
+    #[default]
+    ContinueTask,
+    /// Running tasks are asked to stop: the agent kills a command or
+    /// snapshot, and an install that has not started its package manager
+    /// yet (an install already in its transaction finishes).
+    CancelTask,
+}
+
+impl CutoffBehavior {
+    /// The default (`continue-task`) is not written out, so stored specs
+    /// of windows that never set it stay byte-identical.
+    pub fn is_default(&self) -> bool {
+        *self == CutoffBehavior::ContinueTask
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CutoffBehavior::ContinueTask => "continue-task",
+            CutoffBehavior::CancelTask => "cancel-task",
+        }
+    }
 }
 
 /// Default time limit of one invocation.

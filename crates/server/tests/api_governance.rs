@@ -63,6 +63,7 @@ fn window(name: &str) -> WindowSpec {
         end: None,
         duration_hours: 4,
         cutoff_hours: 1,
+        cutoff_behavior: Default::default(),
         enabled: true,
         targets: TargetQuery::default(),
         owner: None,

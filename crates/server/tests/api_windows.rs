@@ -53,6 +53,7 @@ fn window(name: &str, environment: &str) -> WindowSpec {
         end: None,
         duration_hours: 5,
         cutoff_hours: 1,
+        cutoff_behavior: Default::default(),
         enabled: true,
         targets: TargetQuery {
             tags: BTreeMap::from([("Environment".to_owned(), vec![environment.to_owned()])]),

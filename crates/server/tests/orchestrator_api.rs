@@ -369,6 +369,7 @@ fn taskless_execution(window: &str, at: jiff::Timestamp, targets: &[&FakeNode]) 
                 batch: 0,
             })
             .collect(),
+        cutoff_behavior: Default::default(),
     };
     NewExecution {
         id: uuid::Uuid::new_v4().to_string(),

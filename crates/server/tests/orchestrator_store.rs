@@ -67,6 +67,7 @@ fn plan(nodes: usize) -> ExecutionPlan {
                 batch: 0,
             })
             .collect(),
+        cutoff_behavior: Default::default(),
     }
 }
 

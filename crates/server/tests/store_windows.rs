@@ -52,6 +52,7 @@ fn window(name: &str) -> WindowSpec {
         end: None,
         duration_hours: 4,
         cutoff_hours: 1,
+        cutoff_behavior: Default::default(),
         enabled: true,
         targets: TargetQuery {
             tags: BTreeMap::from([("Environment".to_owned(), vec!["prod".to_owned()])]),

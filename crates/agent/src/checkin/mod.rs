@@ -8,7 +8,9 @@
 //! fresh scan. Between check-ins the agent long-polls the server's
 //! `work-ready` route, so work queued for it (Patch Now, a window's turn)
 //! is collected within seconds rather than at the next interval; a server
-//! without the route is simply slept on. Transport failures and
+//! without the route is simply slept on. While a work item runs, a watcher
+//! long-polls whether the server wants it stopped ([`cancel_watch`]).
+//! Transport failures and
 //! server errors (5xx) are retried with capped exponential backoff; a 401
 //! (node deleted or credential revoked) stops the agent with a clear error,
 //! since no retry can succeed.
@@ -18,6 +20,7 @@
 
 mod arch;
 pub mod backoff;
+pub mod cancel_watch;
 mod config;
 pub mod journal;
 pub mod runner;
@@ -34,4 +37,4 @@ pub use snapshot::{
     NodeSnapshot, SnapshotError, snapshot, snapshot_cached, snapshot_with_failures,
 };
 pub use state::{StateDir, StateError, StoredCredential};
-pub use work::WorkSettings;
+pub use work::{CancelRequest, WorkSettings};

@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::checkin::journal::{WorkJournal, interrupted_result};
 use crate::checkin::state::{StateDir, StateError, StateLock};
-use crate::checkin::work::{WorkSettings, execute};
+use crate::checkin::work::{CancelRequest, WorkSettings, execute_cancellable};
 use crate::root::NodeRoot;
 
 /// Runs work on one node root, through its journal.
@@ -73,10 +73,16 @@ impl WorkRunner {
     /// Runs the items one after the other (blocking) and returns their
     /// results, which are also kept for [`WorkRunner::unreported`].
     pub fn run(&mut self, items: &[Work]) -> Vec<WorkResult> {
-        items.iter().map(|work| self.run_one(work)).collect()
+        items
+            .iter()
+            .map(|work| self.run_one(work, &CancelRequest::default()))
+            .collect()
     }
 
-    fn run_one(&mut self, work: &Work) -> WorkResult {
+    /// Runs one item (blocking), stopped as [`crate::checkin::work`] says
+    /// when `cancel` is requested meanwhile. A cancelled run is journaled
+    /// finished like any other: its id is never run again.
+    pub fn run_one(&mut self, work: &Work, cancel: &CancelRequest) -> WorkResult {
         let id = work.id();
         if let Some(result) = self.unjournaled.iter().find(|r| r.id == id) {
             return result.clone();
@@ -111,7 +117,7 @@ impl WorkRunner {
             return result;
         }
         info!(work = %id, kind = work.kind(), "running work");
-        let run = execute(&self.root, work, &self.settings);
+        let run = execute_cancellable(&self.root, work, &self.settings, cancel);
         if let Some(failures) = run.install_failures
             && let Err(cause) = self.journal.set_install_failures(failures)
         {

@@ -14,6 +14,7 @@ use patchline_core::compliance::ComplianceStatus;
 use tracing::{debug, error, info, warn};
 
 use crate::checkin::backoff::{Backoff, jittered_interval};
+use crate::checkin::cancel_watch;
 use crate::checkin::config::AgentConfig;
 use crate::checkin::runner::WorkRunner;
 use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot_cached};
@@ -21,7 +22,7 @@ use crate::checkin::snapshot::{NodeSnapshot, SnapshotError, snapshot_cached};
 /// Under the state directory: the scan cache of apt list entries.
 pub const SCAN_CACHE_DIR: &str = "scan-cache";
 use crate::checkin::state::{StateDir, StateError, StoredCredential};
-use crate::checkin::work::WorkSettings;
+use crate::checkin::work::{CancelRequest, WorkSettings};
 use crate::root::NodeRoot;
 
 /// Until the server says otherwise (the enrolment answer carries it).
@@ -369,9 +370,29 @@ impl Session {
     /// Runs work items one after the other, each id at most once; their
     /// results go with the next check-in.
     async fn run_work(&mut self, items: &[Work]) -> Result<Vec<WorkResult>, AgentError> {
-        let runner = Arc::clone(&self.runner);
-        let items = items.to_vec();
-        blocking("work", move || lock(&runner).run(&items)).await
+        let mut results = Vec::with_capacity(items.len());
+        for work in items {
+            let cancel = Arc::new(CancelRequest::default());
+            // A scan is short and harmless: nothing to watch.
+            let watcher = match (&self.node, work) {
+                (_, Work::Scan { .. }) | (None, _) => None,
+                (Some((_, client)), _) => Some(tokio::spawn(cancel_watch::watch(
+                    client.clone(),
+                    work.id().to_owned(),
+                    Arc::clone(&cancel),
+                ))),
+            };
+            let runner = Arc::clone(&self.runner);
+            let item = work.clone();
+            let cancel_of_run = Arc::clone(&cancel);
+            let result =
+                blocking("work", move || lock(&runner).run_one(&item, &cancel_of_run)).await;
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
+            results.push(result?);
+        }
+        Ok(results)
     }
 
     /// Scans the root; the inventory carries the last install's failures.

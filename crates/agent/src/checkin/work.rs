@@ -16,11 +16,21 @@
 //! - `Snapshot`: the work's command (which, coming from the server, needs
 //!   `--allow-commands` too) or else the agent's `--snapshot-hook`.
 //!
+//! Cancellation ([`execute_cancellable`], the server asked that the work
+//! stop): a `Command` or `Snapshot` has its process group killed and
+//! reports `cancelled` with "cancelled by the server" and what it printed;
+//! an `Install` stops only before its package manager starts (during its
+//! pre-patch hook at the latest), never inside the package transaction; a
+//! request arriving later is ignored and the install reports normally. A
+//! `Scan` is short and harmless: it runs to its end.
+//!
 //! A scan-only agent refuses everything but `Scan`. Commands and their
 //! environment are never logged nor echoed in the output: they may carry
 //! secrets.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -33,7 +43,9 @@ use crate::checkin::config::AgentConfig;
 use crate::checkin::journal::tail;
 use crate::driver::{self, CommandRecord, DriverError, DriverTimeouts, TargetOutcome};
 use crate::facts::read_facts;
-use crate::install::{self, Hooks, InstallOptions, InstallReport, Phase, RebootOption, run_hook};
+use crate::install::{
+    self, Hooks, InstallOptions, InstallReport, Phase, RebootOption, run_hook_cancellable,
+};
 use crate::root::NodeRoot;
 
 /// Output reported to the server is bounded to its last 64 KiB.
@@ -93,6 +105,17 @@ pub fn run_work(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRe
 
 /// [`run_work`], with what an install left to remember.
 pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun {
+    execute_cancellable(root, work, settings, &CancelRequest::default())
+}
+
+/// [`execute`], stopped as the module documentation says once `cancel` is
+/// requested.
+pub fn execute_cancellable(
+    root: &NodeRoot,
+    work: &Work,
+    settings: &WorkSettings,
+    cancel: &CancelRequest,
+) -> WorkRun {
     let started_at = Timestamp::now();
     let mut install_failures = None;
     let (status, output) = match work {
@@ -115,7 +138,7 @@ pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun
                 reboot: *reboot,
                 timeout: seconds(*timeout_seconds),
             };
-            let (status, output, failures) = install_work(root, &request, settings);
+            let (status, output, failures) = install_work(root, &request, settings, cancel);
             install_failures = failures;
             (status, output)
         }
@@ -123,7 +146,7 @@ pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun
             command,
             timeout_seconds,
             ..
-        } => command_work(root, command, seconds(*timeout_seconds), settings),
+        } => command_work(root, command, seconds(*timeout_seconds), settings, cancel),
         Work::Snapshot {
             command,
             timeout_seconds,
@@ -133,6 +156,7 @@ pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun
             command.as_deref(),
             seconds(*timeout_seconds),
             settings,
+            cancel,
         ),
     };
     WorkRun {
@@ -144,6 +168,48 @@ pub fn execute(root: &NodeRoot, work: &Work, settings: &WorkSettings) -> WorkRun
             finished_at: Timestamp::now(),
         },
         install_failures,
+    }
+}
+
+/// The server's request that a running work item stop: set by the
+/// watcher that long-polls the server ([`crate::checkin::cancel_watch`]),
+/// read by the work.
+#[derive(Debug, Default)]
+pub struct CancelRequest {
+    requested: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl CancelRequest {
+    /// Records the request (the reason first, so whoever sees the flag
+    /// finds it).
+    pub fn request(&self, reason: &str) {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = reason.to_owned();
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// The flag the process runners poll.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.requested
+    }
+
+    /// The first line of the output of work the server stopped.
+    fn note(&self) -> String {
+        let reason = self
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let reason = if reason.trim().is_empty() {
+            "no reason given".to_owned()
+        } else {
+            reason
+        };
+        format!("cancelled by the server: {reason}\n")
     }
 }
 
@@ -183,6 +249,7 @@ fn install_work(
     root: &NodeRoot,
     request: &InstallRequest<'_>,
     settings: &WorkSettings,
+    cancel: &CancelRequest,
 ) -> (WorkStatus, String, Option<Vec<PackageRef>>) {
     let short = DriverTimeouts::default().short.min(request.timeout);
     let options = InstallOptions {
@@ -206,7 +273,11 @@ fn install_work(
             short,
         },
     };
-    match install::install(root, &options) {
+    match install::install_cancellable(root, &options, cancel.flag()) {
+        Ok(report) if report.cancelled => {
+            let output = format!("{}{}", cancel.note(), install::render(&report));
+            (WorkStatus::Cancelled, output, None)
+        }
         Ok(report) => {
             let status = if report.succeeded() {
                 WorkStatus::Success
@@ -256,6 +327,7 @@ fn command_work(
     command: &str,
     timeout: Duration,
     settings: &WorkSettings,
+    cancel: &CancelRequest,
 ) -> (WorkStatus, String) {
     if !settings.allow_commands {
         return (
@@ -270,8 +342,8 @@ fn command_work(
         .args(["-c", command])
         .env("PATCHLINE_ROOT", root.path())
         .current_dir("/");
-    match driver::command::run(&mut shell, timeout) {
-        Ok(record) => (record_status(&record), shell_output(&record, timeout)),
+    match driver::command::run_cancellable(&mut shell, timeout, cancel.flag()) {
+        Ok(record) => shell_result(&record, timeout, cancel),
         Err(error) => (WorkStatus::Failed, error.to_string()),
     }
 }
@@ -281,6 +353,7 @@ fn snapshot_work(
     command: Option<&str>,
     timeout: Duration,
     settings: &WorkSettings,
+    cancel: &CancelRequest,
 ) -> (WorkStatus, String) {
     let script = match (command, &settings.hooks.snapshot) {
         (Some(_), _) if !settings.allow_commands => {
@@ -303,13 +376,24 @@ fn snapshot_work(
             );
         }
     };
-    match run_hook(Phase::Snapshot, script, root, timeout) {
-        Ok(run) => (
-            record_status(&run.record),
-            shell_output(&run.record, timeout),
-        ),
+    match run_hook_cancellable(Phase::Snapshot, script, root, timeout, cancel.flag()) {
+        Ok(run) => shell_result(&run.record, timeout, cancel),
         Err(error) => (WorkStatus::Failed, error.to_string()),
     }
+}
+
+/// The status and output of a `sh -c` run; a cancelled one says who
+/// stopped it, then what it printed.
+fn shell_result(
+    record: &CommandRecord,
+    timeout: Duration,
+    cancel: &CancelRequest,
+) -> (WorkStatus, String) {
+    if record.cancelled {
+        let output = format!("{}{}", cancel.note(), shell_output(record, timeout));
+        return (WorkStatus::Cancelled, output);
+    }
+    (record_status(record), shell_output(record, timeout))
 }
 
 fn record_status(record: &CommandRecord) -> WorkStatus {
@@ -330,6 +414,7 @@ fn shell_output(record: &CommandRecord, timeout: Duration) -> String {
             "timed out after {} s: the process group was killed",
             timeout.as_secs()
         ),
+        _ if record.cancelled => "cancelled: the process group was killed".to_owned(),
         (false, Some(code)) => format!("exit code {code}"),
         (false, None) => "killed by a signal".to_owned(),
     };

@@ -410,6 +410,7 @@ mod tests {
             command: vec!["dnf".to_owned()],
             exit_code: Some(0),
             timed_out: false,
+            cancelled: false,
             stdout: "warning: %post(kit-bad-1.0-2.noarch) scriptlet failed, exit status 1\n"
                 .to_owned(),
             stderr: String::new(),

@@ -5,6 +5,7 @@
 //! are never recorded.
 
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -58,6 +59,18 @@ pub fn run_hook(
     root: &NodeRoot,
     timeout: Duration,
 ) -> Result<HookRun, SpawnError> {
+    run_hook_cancellable(phase, script, root, timeout, &AtomicBool::new(false))
+}
+
+/// [`run_hook`], its process group stopped once `cancel` is set
+/// ([`command::run_cancellable`]).
+pub fn run_hook_cancellable(
+    phase: Phase,
+    script: &str,
+    root: &NodeRoot,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<HookRun, SpawnError> {
     let mut shell = Command::new("sh");
     shell
         .args(["-c", script])
@@ -65,7 +78,7 @@ pub fn run_hook(
         .env("PATCHLINE_PHASE", phase.as_str());
     Ok(HookRun {
         phase,
-        record: command::run(&mut shell, timeout)?,
+        record: command::run_cancellable(&mut shell, timeout, cancel)?,
     })
 }
 

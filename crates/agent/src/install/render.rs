@@ -36,6 +36,12 @@ pub fn render(report: &InstallReport) -> String {
         };
         let _ = writeln!(out, "hook       {:<10} {verdict}", hook.phase.as_str());
     }
+    if report.cancelled {
+        let _ = writeln!(
+            out,
+            "cancelled  before the package manager started: nothing installed"
+        );
+    }
     if let Some(abort) = &report.aborted {
         let _ = writeln!(
             out,

@@ -7,7 +7,9 @@
 //! also records the results of the node's work and hands it its queued
 //! work ([`crate::orchestrator::dispatch`]); a node with work is told to
 //! check in again within seconds. Between check-ins an idle agent may
-//! long-poll `work-ready` ([`work_ready`]) to learn of queued work at once.
+//! long-poll `work-ready` ([`work_ready`]) to learn of queued work at once,
+//! and while it runs a work item, `work/{id}/cancel` ([`work_cancel`]) to
+//! learn that the server wants it stopped.
 
 use std::time::Duration;
 
@@ -15,11 +17,11 @@ use axum::Json;
 use axum::extract::State;
 use patchline_api::checkin::{
     CheckinRequest, CheckinResponse, CheckinStatus, NodeFacts, WORK_READY_DEFAULT_WAIT_SECONDS,
-    WORK_READY_MAX_WAIT_SECONDS, WorkReady, WorkReadyQuery,
+    WORK_READY_MAX_WAIT_SECONDS, WorkCancel, WorkCancelQuery, WorkReady, WorkReadyQuery,
 };
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::NodePrincipal;
 use crate::store::StoreError;
@@ -140,16 +142,44 @@ pub async fn work_ready(
     node: NodePrincipal,
     ApiQuery(query): ApiQuery<WorkReadyQuery>,
 ) -> ApiResult<Json<WorkReady>> {
+    let wait = long_poll_wait(query)?;
+    let work_ready = state
+        .orchestrator
+        .wait_for_work(&node.id, wait)
+        .await
+        .map_err(|error| ApiError::internal("looking for the node's work", &error))?;
+    Ok(Json(WorkReady { work_ready }))
+}
+
+/// `GET /api/v1/agent/work/{id}/cancel?wait=N` with the node credential:
+/// `cancel: true` as soon as the server asked that the node's running work
+/// item `id` stop, `false` when `N` seconds (50 by default, 60 at most, 0
+/// answering at once) passed without such a request. A 404 when `id` is
+/// not a work item of this node (another node's is not told apart).
+pub async fn work_cancel(
+    State(state): State<AppState>,
+    node: NodePrincipal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<WorkCancelQuery>,
+) -> ApiResult<Json<WorkCancel>> {
+    let wait = long_poll_wait(query)?;
+    let answer = state
+        .orchestrator
+        .wait_for_cancel(&node.id, &id, wait)
+        .await
+        .map_err(|error| ApiError::internal("looking for a stop request", &error))?;
+    answer
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no work item {id:?} of this node")))
+}
+
+/// The wait of a long-poll query, checked against its maximum.
+fn long_poll_wait(query: WorkReadyQuery) -> Result<Duration, ApiError> {
     let wait = query.wait.unwrap_or(WORK_READY_DEFAULT_WAIT_SECONDS);
     if wait > WORK_READY_MAX_WAIT_SECONDS {
         return Err(ApiError::invalid(format!(
             "wait: at most {WORK_READY_MAX_WAIT_SECONDS} seconds, not {wait}"
         )));
     }
-    let work_ready = state
-        .orchestrator
-        .wait_for_work(&node.id, Duration::from_secs(u64::from(wait)))
-        .await
-        .map_err(|error| ApiError::internal("looking for the node's work", &error))?;
-    Ok(Json(WorkReady { work_ready }))
+    Ok(Duration::from_secs(u64::from(wait)))
 }

@@ -63,7 +63,7 @@ pub async fn get_execution(
 }
 
 /// `POST /api/v1/executions/{id}/cancel`: pending and queued invocations
-/// are cancelled; those in progress finish.
+/// are cancelled; the agents running the others are asked to stop them.
 pub async fn cancel_execution(
     State(state): State<AppState>,
     operator: Operator,
@@ -83,10 +83,15 @@ pub async fn cancel_execution(
         ));
     }
     let now = state.clock.now();
-    state
+    let asked_to_stop = state
         .store
         .cancel_execution(&operator.actor, &record.id, now)
         .await?;
+    // Their agents' work-cancel long-polls on this server answer now.
+    state
+        .orchestrator
+        .work_signals()
+        .notify(asked_to_stop.iter().map(String::as_str));
     state.orchestrator.wake();
     let record = visible_execution(&state, &scope, &id).await?;
     one_view(&state, record, &scope).await.map(Json)

@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
             routes::WORK_READY,
             get(agent::work_ready).layer(agent_limit),
         )
+        .route(
+            routes::AGENT_WORK_CANCEL,
+            get(agent::work_cancel).layer(agent_limit),
+        )
         .route(routes::NODES, get(nodes::list_nodes))
         .route(
             routes::NODE,

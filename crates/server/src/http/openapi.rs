@@ -42,6 +42,8 @@ use utoipa::openapi::{ArrayBuilder, Content, Ref, Required, ResponseBuilder};
         patchline_api::checkin::Inventory,
         patchline_api::checkin::NodeFacts,
         patchline_api::checkin::WorkReady,
+        patchline_api::checkin::WorkCancel,
+        patchline_api::windows::CutoffBehavior,
         patchline_api::executions::ExecutionKind,
         patchline_api::executions::ExecutionView,
         patchline_api::executions::TaskExecutionView,
@@ -268,6 +270,14 @@ const ROUTES: &[RouteDoc] = &[
         "Wait until the node has work queued (true) or the wait ends (false) (node credential)",
         None,
         One("WorkReady"),
+    ),
+    doc(
+        Get,
+        routes::AGENT_WORK_CANCEL,
+        "agents",
+        "Wait until the server asks that the node's running work item stop (cancel: true) or the wait ends (node credential; 404 for another node's work)",
+        None,
+        One("WorkCancel"),
     ),
     doc(
         Get,
@@ -529,7 +539,7 @@ const ROUTES: &[RouteDoc] = &[
         Post,
         routes::EXECUTION_CANCEL,
         "executions",
-        "Cancel an execution: pending and queued invocations are cancelled, running ones finish",
+        "Cancel an execution: pending and queued invocations are cancelled, the agents of running ones are asked to stop them",
         None,
         One("ExecutionView"),
     ),
@@ -556,6 +566,10 @@ fn query_parameters(path: &str) -> &'static [(&'static str, &'static str)] {
         routes::WORK_READY => &[(
             "wait",
             "seconds to wait at most (50 by default, 60 at most)",
+        )],
+        routes::AGENT_WORK_CANCEL => &[(
+            "wait",
+            "seconds to wait at most (50 by default, 60 at most, 0: answer at once)",
         )],
         routes::EXECUTIONS => &[
             ("window", "only this window's executions"),

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod runner;
 pub mod scheduler;
 pub mod targets;
+pub mod work_cancel;
 pub mod work_ready;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! is stored with the execution, so editing or deleting the window never
 //! changes an execution already created.
 
-use patchline_api::windows::{PatchOperation, Reboot, TaskAction, WindowSpec};
+use patchline_api::windows::{CutoffBehavior, PatchOperation, Reboot, TaskAction, WindowSpec};
 use patchline_core::orchestration::{Limit, RateControl, ZoneRollout, zone_batches};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,10 @@ pub struct ExecutionPlan {
     pub rollout: Option<ZoneRollout>,
     /// In rollout order: zone batch, then node id.
     pub targets: Vec<PlannedTarget>,
+    /// What the cutoff does to invocations still running (absent in plans
+    /// stored before it existed: they continue).
+    #[serde(default, skip_serializing_if = "CutoffBehavior::is_default")]
+    pub cutoff_behavior: CutoffBehavior,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +131,10 @@ impl ExecutionPlan {
                 max_errors: task.max_errors,
             })
             .collect();
-        ExecutionPlan::new(tasks, spec.rollout.clone(), targets)
+        ExecutionPlan {
+            cutoff_behavior: spec.cutoff_behavior,
+            ..ExecutionPlan::new(tasks, spec.rollout.clone(), targets)
+        }
     }
 
     /// Orders the targets by zone batch when there is a rollout.
@@ -164,6 +171,7 @@ impl ExecutionPlan {
             tasks,
             rollout,
             targets: planned,
+            cutoff_behavior: CutoffBehavior::default(),
         }
     }
 

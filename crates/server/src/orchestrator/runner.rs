@@ -10,7 +10,10 @@
 //!    one is cancelled once the window has ended, or timed out past its
 //!    deadline (its node never checked in to collect it);
 //! 2. from the last task start (end − cutoff) on, nothing starts: every
-//!    pending invocation becomes not-started ("cutoff");
+//!    pending invocation becomes not-started ("cutoff"); with the cutoff
+//!    behaviour `cancel-task` a queued one (not collected yet) is
+//!    cancelled too, and the agents of those in progress are asked to
+//!    stop them (the scheduler's part, [`super::scheduler`]);
 //! 3. tasks run by priority, lowest first; a priority level starts only
 //!    when every lower level has finished; tasks of one level run side by
 //!    side. When a level starts, its invocations on nodes where a lower
@@ -28,9 +31,11 @@ use patchline_core::orchestration::{
     task_outcome,
 };
 
+use patchline_api::windows::CutoffBehavior;
+
 use crate::store::executions::{
-    ExecutionChange, ExecutionRecord, InvocationChange, InvocationState, StepChanges, TaskChange,
-    TaskExecutionRecord,
+    CUTOFF_CANCEL_REASON, ExecutionChange, ExecutionRecord, InvocationChange, InvocationState,
+    StepChanges, TaskChange, TaskExecutionRecord,
 };
 
 /// What a step reads.
@@ -151,7 +156,20 @@ impl<'a> Step<'a> {
             return;
         }
         let detail = format!("cutoff: no task starts after {last_task_start}");
+        let cancel_queued = self.input.execution.plan.cutoff_behavior == CutoffBehavior::CancelTask;
         for index in 0..self.status.len() {
+            if cancel_queued && self.status[index] == InvocationStatus::Queued {
+                let task = self.input.invocations[index].task_index;
+                self.task_notes
+                    .entry(task)
+                    .or_insert_with(|| CUTOFF_CANCEL_REASON.to_owned());
+                self.set(
+                    index,
+                    InvocationStatus::Cancelled,
+                    Some(CUTOFF_CANCEL_REASON.to_owned()),
+                    None,
+                );
+            }
             if self.status[index] == InvocationStatus::Pending {
                 let task = self.input.invocations[index].task_index;
                 self.task_notes
@@ -447,6 +465,7 @@ mod tests {
                 disruption_budget: Limit::Count(1),
             }),
             targets: targets.clone(),
+            cutoff_behavior: Default::default(),
         };
         let execution = ExecutionRecord {
             id: "e".into(),
@@ -641,6 +660,32 @@ mod tests {
         let execution = changes.execution.unwrap_or_else(|| panic!("ended"));
         assert_eq!(execution.status, ExecutionStatus::Failed);
         assert!(execution.detail.unwrap_or_default().contains("cutoff"));
+    }
+
+    #[test]
+    fn with_cancel_task_the_cutoff_cancels_uncollected_work_and_a_cancelled_result_is_no_error() {
+        let mut run = fixture(&[(0, 2, 0)], &[None; 3], false);
+        run.execution.plan.cutoff_behavior = CutoffBehavior::CancelTask;
+        run.execution.last_task_start = at(5);
+        run.execution.window_end = at(8);
+        run.step(at(1));
+        assert_eq!(run.ids_in(InvocationStatus::Queued), ["0-n0", "0-n1"]);
+        run.report("0-n0", InvocationStatus::InProgress);
+        run.step(at(5));
+        assert_eq!(run.status("0-n1"), Some(InvocationStatus::Cancelled));
+        assert_eq!(run.status("0-n2"), Some(InvocationStatus::NotStarted));
+        assert_eq!(
+            run.status("0-n0"),
+            Some(InvocationStatus::InProgress),
+            "running work is the agent's to stop"
+        );
+        run.report("0-n0", InvocationStatus::Cancelled);
+        let execution = run.step(at(6)).execution.unwrap_or_else(|| panic!("ended"));
+        // Not-started makes it failed; the cancellations alone count no error.
+        assert_eq!(execution.status, ExecutionStatus::Failed);
+        let detail = execution.detail.unwrap_or_default();
+        assert!(detail.contains("cancel-task"), "{detail}");
+        assert!(!detail.contains("max errors"), "{detail}");
     }
 
     #[test]

@@ -253,14 +253,18 @@ impl Orchestrator {
             invocations: &invocations,
             result_grace: self.result_grace(),
         });
-        if changes.is_empty() {
+        let asked_to_stop = self.stop_at_cutoff(&mut step, &invocations, now).await?;
+        if changes.is_empty() && asked_to_stop.is_empty() {
             return Ok(false);
         }
-        if !step.apply(&changes, now).await? {
+        if !changes.is_empty() && !step.apply(&changes, now).await? {
             tracing::debug!(execution = %id, "the step lost a race; decided again next round");
             return Ok(false);
         }
         step.commit().await?;
+        self.inner
+            .signals
+            .notify(asked_to_stop.iter().map(String::as_str));
         // Idle agents long-polling this server collect their work now.
         let released: std::collections::HashSet<&str> = changes
             .invocations
@@ -302,6 +306,7 @@ mod tests {
             end: None,
             duration_hours: duration,
             cutoff_hours: cutoff,
+            cutoff_behavior: Default::default(),
             enabled: true,
             targets: TargetQuery::default(),
             owner: None,

@@ -145,6 +145,7 @@ mod tests {
             end: None,
             duration_hours: 4,
             cutoff_hours: 1,
+            cutoff_behavior: Default::default(),
             enabled: true,
             targets,
             owner,

@@ -13,6 +13,11 @@
 //! at once (the agent then sleeps its interval, as without the long-poll).
 //! A server shutting down wakes every waiter so none holds the graceful
 //! shutdown up.
+//!
+//! The work-cancel long-poll ([`super::work_cancel`]) waits the same way
+//! on the same notifiers and within the same cap: a node's notifier also
+//! fires when its running work is asked to stop, and its own sweep looks
+//! for the stop requests another server made.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +40,16 @@ pub struct WorkSignals {
     /// When the store was last swept for queued work (one sweeper at a
     /// time; the others skip while it sweeps, and for `recheck` after).
     last_sweep: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The same for the sweep for stop requests.
+    last_cancel_sweep: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+/// What a waiter's periodic store sweep looks for (work-ready waiters:
+/// queued work; work-cancel waiters: stop requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sweep {
+    QueuedWork,
+    CancelRequests,
 }
 
 struct NodeSignal {
@@ -60,6 +75,7 @@ impl WorkSignals {
             closed: AtomicBool::new(false),
             shutdown: Notify::new(),
             last_sweep: tokio::sync::Mutex::new(None),
+            last_cancel_sweep: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -139,19 +155,26 @@ impl Orchestrator {
         Ok(open.contains(&InvocationStatus::Queued))
     }
 
-    /// Wakes the local waiters of every node with work queued in the
-    /// store, unless another waiter did so less than `recheck` ago.
-    async fn sweep(&self, recheck: Duration) -> Result<(), OrchestratorError> {
+    /// Wakes the local waiters of every node the `kind` of sweep finds
+    /// in the store, unless another waiter did so less than `recheck` ago.
+    async fn sweep(&self, kind: Sweep, recheck: Duration) -> Result<(), OrchestratorError> {
         let signals = &self.inner.signals;
+        let last_sweep = match kind {
+            Sweep::QueuedWork => &signals.last_sweep,
+            Sweep::CancelRequests => &signals.last_cancel_sweep,
+        };
         // Another waiter sweeping right now does it for this one too.
-        let Ok(mut last_sweep) = signals.last_sweep.try_lock() else {
+        let Ok(mut last_sweep) = last_sweep.try_lock() else {
             return Ok(());
         };
         let now = tokio::time::Instant::now();
         if last_sweep.is_some_and(|last| now.duration_since(last) < recheck) {
             return Ok(());
         }
-        let nodes = self.inner.store.nodes_with_queued_work().await?;
+        let nodes = match kind {
+            Sweep::QueuedWork => self.inner.store.nodes_with_queued_work().await?,
+            Sweep::CancelRequests => self.inner.store.nodes_with_cancel_requests().await?,
+        };
         *last_sweep = Some(now);
         signals.notify(nodes.iter().map(String::as_str));
         Ok(())
@@ -165,10 +188,34 @@ impl Orchestrator {
         node_id: &str,
         wait: Duration,
     ) -> Result<bool, OrchestratorError> {
+        let found = self
+            .wait_on_node(node_id, wait, Sweep::QueuedWork, || async {
+                Ok(self.has_queued_work(node_id).await?.then_some(()))
+            })
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Waits on `node_id`'s notifier until `look` finds something
+    /// (`Some`), or `wait` passed, the waiters are at their cap or the
+    /// server is stopping (`None`). `look` runs first, then after every
+    /// wake-up; every `recheck` interval a `sweep` of the store wakes the
+    /// nodes concerned.
+    pub(super) async fn wait_on_node<T, Look, Found>(
+        &self,
+        node_id: &str,
+        wait: Duration,
+        sweep: Sweep,
+        look: Look,
+    ) -> Result<Option<T>, OrchestratorError>
+    where
+        Look: Fn() -> Found,
+        Found: std::future::Future<Output = Result<Option<T>, OrchestratorError>>,
+    {
         let signals = &self.inner.signals;
         let Ok(_permit) = Arc::clone(&signals.waiters).try_acquire_owned() else {
-            tracing::debug!(node = %node_id, "work-ready waiters at their cap; answering at once");
-            return Ok(false);
+            tracing::debug!(node = %node_id, "long-poll waiters at their cap; answering at once");
+            return Ok(None);
         };
         let deadline = tokio::time::Instant::now() + wait;
         let recheck = self
@@ -181,28 +228,28 @@ impl Orchestrator {
         tokio::pin!(shutdown);
         shutdown.as_mut().enable();
         loop {
-            // Listening before looking: work queued between the look and
-            // the wait still wakes this waiter.
-            let queued = registration.notify.notified();
-            tokio::pin!(queued);
-            queued.as_mut().enable();
+            // Listening before looking: a change between the look and the
+            // wait still wakes this waiter.
+            let woken = registration.notify.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             if signals.closed.load(Ordering::SeqCst) {
-                return Ok(false);
+                return Ok(None);
             }
-            if self.has_queued_work(node_id).await? {
-                return Ok(true);
+            if let Some(found) = look().await? {
+                return Ok(Some(found));
             }
             // The deadline ends the wait without another look: the agent
             // calls again at once, and that call's first look sees it.
             loop {
                 tokio::select! {
-                    () = &mut queued => break,
+                    () = &mut woken => break,
                     () = tokio::time::sleep(recheck) => {
-                        // Wakes this waiter too when its node has work.
-                        self.sweep(recheck).await?;
+                        // Wakes this waiter too when its node is concerned.
+                        self.sweep(sweep, recheck).await?;
                     }
-                    () = tokio::time::sleep_until(deadline) => return Ok(false),
-                    () = &mut shutdown => return Ok(false),
+                    () = tokio::time::sleep_until(deadline) => return Ok(None),
+                    () = &mut shutdown => return Ok(None),
                 }
             }
         }

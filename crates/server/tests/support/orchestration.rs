@@ -293,6 +293,7 @@ pub fn daily_window(name: &str, role: &str, tasks: Vec<TaskSpec>) -> WindowSpec 
         end: None,
         duration_hours: 4,
         cutoff_hours: 1,
+        cutoff_behavior: Default::default(),
         enabled: true,
         targets: TargetQuery {
             tags: BTreeMap::from([("Role".to_owned(), vec![role.to_owned()])]),

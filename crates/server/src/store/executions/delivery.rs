@@ -28,9 +28,14 @@ impl Store {
                 WorkStatus::Success => InvocationStatus::Success,
                 WorkStatus::Failed => InvocationStatus::Failed,
                 WorkStatus::TimedOut => InvocationStatus::TimedOut,
+                // Not an error for max-errors; the detail says who asked.
+                WorkStatus::Cancelled => InvocationStatus::Cancelled,
             };
+            // A result other than `cancelled` after a stop request is kept
+            // as reported: the work finished first.
             let updated = sqlx::query(
-                "UPDATE invocations SET status = $1, output = $2, finished_at = $3 \
+                "UPDATE invocations SET status = $1, output = $2, finished_at = $3, \
+                 detail = CASE WHEN $1 = 'cancelled' THEN cancel_reason ELSE detail END \
                  WHERE id = $4 AND node_id = $5 AND status = 'in-progress'",
             )
             .bind(status.as_str())

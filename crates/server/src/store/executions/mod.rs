@@ -24,9 +24,13 @@ use super::{
 };
 use crate::orchestrator::plan::{ExecutionPlan, InvocationWork};
 
+mod cancel;
 mod delivery;
 mod listing;
 mod step;
+
+pub use cancel::CUTOFF_CANCEL_REASON;
+pub(crate) use step::ExecutionStep;
 
 /// The agent keeps the last 64 KiB of a work item's output; the server
 /// keeps no more, whatever an agent sends.
@@ -546,9 +550,16 @@ impl Store {
     }
 
     /// Cancels an execution: its pending and queued invocations become
-    /// cancelled at once; those in progress finish (their results are
-    /// kept), then it ends as cancelled. Audited as `execution.cancel`.
-    pub async fn cancel_execution(&self, actor: &str, id: &str, now: Timestamp) -> Result<()> {
+    /// cancelled at once; the agents of those in progress are asked to
+    /// stop them ([`Store::request_cancel_in_progress`]; what they report
+    /// is kept), then it ends as cancelled. Audited as `execution.cancel`.
+    /// Returns the nodes asked to stop running work.
+    pub async fn cancel_execution(
+        &self,
+        actor: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<String>> {
         let mut transaction = self.begin_write().await?;
         let status: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT status FROM executions WHERE id = $1{}",
@@ -579,6 +590,7 @@ impl Store {
         .execute(&mut *transaction)
         .await?
         .rows_affected();
+        let asked_to_stop = cancel::request_cancel_in(&mut transaction, id, &detail, now).await?;
         sqlx::query("UPDATE executions SET cancelled_by = $1, detail = $2 WHERE id = $3")
             .bind(actor)
             .bind(&detail)
@@ -609,11 +621,15 @@ impl Store {
             actor,
             "execution.cancel",
             &format!("execution:{id}"),
-            &serde_json::json!({ "was": status.as_str(), "cancelled_invocations": cancelled }),
+            &serde_json::json!({
+                "was": status.as_str(),
+                "cancelled_invocations": cancelled,
+                "stop_requested": asked_to_stop.len(),
+            }),
         )
         .await?;
         transaction.commit().await?;
-        Ok(())
+        Ok(asked_to_stop)
     }
 
     /// Deletes executions finished before `before` (history retention).

@@ -7,7 +7,7 @@ use super::*;
 /// execution's row. Dropping it without [`ExecutionStep::commit`] rolls
 /// back.
 pub(crate) struct ExecutionStep {
-    transaction: WriteTransaction,
+    pub(super) transaction: WriteTransaction,
     pub execution: ExecutionRecord,
 }
 
