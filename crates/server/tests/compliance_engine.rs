@@ -24,9 +24,9 @@ use patchline_core::os::{OsFamily, OsInfo};
 use patchline_core::package::{Classification, InstalledPackage, Severity, Update};
 use patchline_server::compliance::report::{aggregate_patches, fold_history, fold_summaries};
 use patchline_server::compliance::{ComplianceEngine, csv_export};
-use patchline_server::store::Store;
 use patchline_server::store::compliance::ComplianceNodeFilter;
 use patchline_server::store::records::{CheckinRecord, NewEnrolmentSecret, NewNode};
+use patchline_server::store::{Store, StoreError};
 
 both_backends!(
     identical_inventories_are_evaluated_once,
@@ -943,8 +943,25 @@ async fn summaries_count_untagged_nodes_under_the_default_group(db: TestDb) {
     fleet.engine.reevaluate_fleet(now).await.unwrap();
     assert_summaries_agree(&fleet, "after the default group changed").await;
 
-    // Deleting the default group: untagged nodes have no group again,
-    // while a tag naming a group keeps showing the tag.
+    // The default group cannot be deleted (untagged nodes would silently
+    // change baseline): refused, nothing changes.
+    let refused = fleet.store.delete_patch_group("user:sec", "db").await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict { what }) if what.contains("default patch group")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![line("db", [3, 1, 1, 1]), line("web", [1, 0, 1, 0])]
+    );
+
+    // Another default, then the old one deleted: a tag naming a deleted
+    // group keeps showing the tag.
+    set_default_group(&fleet, Some("web"), now).await;
+    assert_eq!(
+        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
+        vec![line("db", [1, 1, 0, 0]), line("web", [3, 0, 2, 1])]
+    );
     fleet
         .store
         .delete_patch_group("user:sec", "db")
@@ -952,11 +969,7 @@ async fn summaries_count_untagged_nodes_under_the_default_group(db: TestDb) {
         .unwrap();
     assert_eq!(
         summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
-        vec![
-            line("-", [2, 0, 1, 1]),
-            line("db", [1, 1, 0, 0]),
-            line("web", [1, 0, 1, 0]),
-        ]
+        vec![line("db", [1, 1, 0, 0]), line("web", [3, 0, 2, 1])]
     );
     assert_eq!(
         summary_lines(&fleet, SummaryBy::OsFamily, Some(&in_db)).await,
@@ -964,11 +977,6 @@ async fn summaries_count_untagged_nodes_under_the_default_group(db: TestDb) {
     );
 
     // Unset: back to "-".
-    set_default_group(&fleet, Some("web"), now).await;
-    assert_eq!(
-        summary_lines(&fleet, SummaryBy::PatchGroup, None).await,
-        vec![line("db", [1, 1, 0, 0]), line("web", [3, 0, 2, 1])]
-    );
     set_default_group(&fleet, None, now).await;
     assert_eq!(
         summary_lines(&fleet, SummaryBy::PatchGroup, None).await,

@@ -9,6 +9,7 @@ use patchline_core::os::OsFamily;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::governance::governance_settings_in;
 use super::operators::check_name;
 use super::records::{PatchGroup, PutOutcome};
 use super::{Result, Store, StoreError, audit_in, millis, parse_text, retry_races};
@@ -187,7 +188,8 @@ impl Store {
     }
 
     /// Deletes a group; nodes tagged with it fall back to their family's
-    /// default baseline.
+    /// default baseline. Refused (`Conflict`) while it is the governance
+    /// default patch group.
     pub async fn delete_patch_group(&self, actor: &str, name: &str) -> Result<()> {
         let mut transaction = self.begin_write().await?;
         let exists: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -200,6 +202,17 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound {
                 what: format!("patch group {name:?}"),
+            });
+        }
+        // Deleting the default would silently move every untagged node to
+        // the default baselines: the operator says so first.
+        let settings = governance_settings_in(&mut transaction).await?;
+        if settings.default_patch_group.as_deref() == Some(name) {
+            return Err(StoreError::Conflict {
+                what: format!(
+                    "patch group {name:?} is the governance default patch group; set another \
+                     default (or none) first"
+                ),
             });
         }
         let before = group_baselines_in(&mut transaction, name).await?;
