@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use patchline_api::executions::{ExecutionKind, ExecutionQuery, ExecutionView};
+use patchline_api::executions::{ExecutionKind, ExecutionQuery, ExecutionView, InvocationView};
 use patchline_core::orchestration::{ExecutionStatus, InvocationCounts, InvocationStatus};
 
 use crate::output::{self, Cell, JsonArg, OutputArgs, Table, Tone};
@@ -81,7 +81,7 @@ pub async fn run(command: ExecutionsCommand) -> Result<ExitCode> {
                 // The scheduler ends it at its next round.
                 outln!(
                     "Execution {}: cancelling (pending and queued invocations are cancelled; \
-                     those in progress finish)",
+                     the agents running the others are asked to stop them)",
                     execution.id
                 );
             }
@@ -107,6 +107,16 @@ pub fn execution_status_cell(status: ExecutionStatus) -> Cell {
         ExecutionStatus::Pending | ExecutionStatus::InProgress => Tone::Plain,
     };
     Cell::toned(status.as_str(), tone)
+}
+
+/// The status of an invocation; one in progress with a detail is one its
+/// agent was asked to stop (the server sets no other detail before the
+/// end): marked `in-progress (stopping)`.
+fn invocation_cell(invocation: &InvocationView) -> Cell {
+    if invocation.status == InvocationStatus::InProgress && invocation.detail.is_some() {
+        return Cell::toned("in-progress (stopping)", Tone::Warn);
+    }
+    invocation_status_cell(invocation.status)
 }
 
 fn invocation_status_cell(status: InvocationStatus) -> Cell {
@@ -220,7 +230,7 @@ pub fn execution_text(execution: &ExecutionView, outputs: bool) -> String {
                 invocation.node_id.as_str().into(),
                 invocation.hostname.as_str().into(),
                 invocation.zone.clone().unwrap_or_default().into(),
-                invocation_status_cell(invocation.status),
+                invocation_cell(invocation),
                 output::optional_timestamp(invocation.started_at).into(),
                 output::optional_timestamp(invocation.finished_at).into(),
                 invocation.detail.clone().unwrap_or_default().into(),
@@ -252,7 +262,7 @@ pub fn execution_text(execution: &ExecutionView, outputs: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use patchline_api::executions::{InvocationView, TaskExecutionView};
+    use patchline_api::executions::TaskExecutionView;
 
     fn sample() -> ExecutionView {
         let at: jiff::Timestamp = "2026-11-29T02:00:00Z".parse().unwrap();
@@ -299,6 +309,21 @@ mod tests {
                 ],
             }],
         }
+    }
+
+    #[test]
+    fn an_in_progress_invocation_asked_to_stop_is_marked() {
+        let mut execution = sample();
+        let text = execution_text(&execution, false);
+        assert!(!text.contains("stopping"), "{text}");
+        execution.tasks[0].invocations[1].detail =
+            Some("stop requested: cancelled by user:admin".into());
+        let text = execution_text(&execution, false);
+        assert!(text.contains("in-progress (stopping)"), "{text}");
+        assert!(
+            text.contains("stop requested: cancelled by user:admin"),
+            "{text}"
+        );
     }
 
     #[test]

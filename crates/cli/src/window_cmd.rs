@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use patchline_api::windows::{WindowPlan, WindowSpec, WindowView};
+use patchline_api::windows::{CutoffBehavior, WindowPlan, WindowSpec, WindowView};
 use patchline_core::orchestration::{self, PlanCheck};
 
 use crate::apply::plan::yaml_document;
@@ -155,6 +155,15 @@ fn window_text(view: &WindowView) -> String {
         view.updated_by,
         view.target_count
     );
+    text.push_str(&format!(
+        "# cutoff behaviour: {} (tasks still running {} h before the end {})\n",
+        view.window.cutoff_behavior.as_str(),
+        view.window.cutoff_hours,
+        match view.window.cutoff_behavior {
+            CutoffBehavior::ContinueTask => "continue",
+            CutoffBehavior::CancelTask => "are cancelled",
+        }
+    ));
     if view.next_openings.is_empty() {
         text.push_str("# next openings: none\n");
     } else {

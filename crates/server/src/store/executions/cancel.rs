@@ -12,6 +12,10 @@ use patchline_api::checkin::WorkCancel;
 
 use super::*;
 
+/// How the detail of an in-progress invocation whose agent was asked to
+/// stop it begins (the reason follows); kept when the work finished first.
+pub const STOP_REQUESTED: &str = "stop requested: ";
+
 /// The reason of a request made by the window's cutoff.
 pub const CUTOFF_CANCEL_REASON: &str = "the window's cutoff passed (cutoff behaviour cancel-task)";
 
@@ -103,12 +107,15 @@ pub(super) async fn request_cancel_in(
     if nodes.is_empty() {
         return Ok(nodes);
     }
+    // The detail shows the pending request in the execution's view (an
+    // in-progress invocation has no other detail).
     sqlx::query(
-        "UPDATE invocations SET cancel_requested_at = $1, cancel_reason = $2 \
-         WHERE execution_id = $3 AND status = 'in-progress' AND cancel_requested_at IS NULL",
+        "UPDATE invocations SET cancel_requested_at = $1, cancel_reason = $2, detail = $3 \
+         WHERE execution_id = $4 AND status = 'in-progress' AND cancel_requested_at IS NULL",
     )
     .bind(millis(now))
     .bind(reason)
+    .bind(format!("{STOP_REQUESTED}{reason}"))
     .bind(execution_id)
     .execute(&mut *connection)
     .await?;

@@ -29,7 +29,7 @@ mod delivery;
 mod listing;
 mod step;
 
-pub use cancel::CUTOFF_CANCEL_REASON;
+pub use cancel::{CUTOFF_CANCEL_REASON, STOP_REQUESTED};
 pub(crate) use step::ExecutionStep;
 
 /// The agent keeps the last 64 KiB of a work item's output; the server
