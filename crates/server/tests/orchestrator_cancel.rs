@@ -51,6 +51,9 @@ both_backends!(
 
 /// Far longer than any test should take, so a hang fails.
 const HANG: Duration = Duration::from_secs(120);
+// The commands and hooks these tests run wait at most ~200-300 s on their
+// own: a test failing while one still runs must not hang its runtime, which
+// waits for the agent's blocking work when it is dropped.
 
 /// A task timeout past the 4 h windows' end (the simulated clock jumps
 /// from the opening to the cutoff in one go).
@@ -74,6 +77,17 @@ async fn until_waiting(server: &OrchServer, count: usize) {
         "expected {count} waiters, have {}",
         signals.waiting()
     );
+}
+
+/// Waits until the file at `path` exists (a command or hook got there).
+async fn until_file(path: &Path) {
+    let appeared = tokio::time::timeout(HANG, async {
+        while !path.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(appeared.is_ok(), "{} never appeared", path.display());
 }
 
 /// The first invocation of an execution satisfying `done`, polled until
@@ -406,9 +420,11 @@ async fn a_real_agent_kills_its_command_at_a_cancel_task_cutoff(db: TestDb) {
         &real,
         &clock,
         CutoffBehavior::CancelTask,
-        "echo started; sleep 600",
+        "echo started; touch \"$PATCHLINE_ROOT/began\"; sleep 300",
     )
     .await;
+    // Killed while it sleeps, not before it printed.
+    until_file(&real.root.path().join("began")).await;
 
     clock.set(at("2027-01-04T05:00:01Z"));
     real.server.tick().await;
@@ -444,7 +460,7 @@ async fn a_real_agent_keeps_its_command_running_at_a_continue_task_cutoff(db: Te
     let real = RealAgent::start(&db, dir.path(), &clock, "long", Hooks::default()).await;
     let release = dir.path().join("release");
     let command = format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo finished",
+        "for _ in $(seq 4000); do [ -e {} ] && break; sleep 0.05; done; echo finished",
         release.display()
     );
     let execution =
@@ -484,7 +500,7 @@ async fn a_cancelled_patch_now_kills_the_snapshot_hook_and_installs_nothing(db: 
     let hooks = Hooks {
         snapshot: Some(
             "touch \"$PATCHLINE_ROOT/snapshot-began\"; \
-             while [ ! -e \"$PATCHLINE_ROOT/never\" ]; do sleep 0.05; done"
+             for _ in $(seq 4000); do [ -e \"$PATCHLINE_ROOT/never\" ] && break; sleep 0.05; done"
                 .into(),
         ),
         ..Hooks::default()
@@ -504,7 +520,9 @@ async fn a_cancelled_patch_now_kills_the_snapshot_hook_and_installs_nothing(db: 
     })
     .await;
     until_waiting(&real.server, 1).await;
-    assert!(real.root.path().join("snapshot-began").exists());
+    // The watcher long-polls as the hook starts: wait for the hook to run,
+    // so the cancel interrupts it rather than preventing it.
+    until_file(&real.root.path().join("snapshot-began")).await;
 
     ok(real.server.admin.cancel_execution(&created.id).await);
     let snapshot = until_invocation(&real.server, &created.id, &snapshot_task, |i| {
