@@ -100,6 +100,12 @@ pub struct InvocationView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub finished_at: Option<Timestamp>,
+    /// When the server asked the agent to stop this invocation (an
+    /// execution cancel, or a `cancel-task` window's cutoff); in progress
+    /// with this set, it is stopping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub stop_requested_at: Option<Timestamp>,
 }
 
 /// `POST /api/v1/patch-now`: install on chosen nodes right away. The

@@ -109,11 +109,10 @@ pub fn execution_status_cell(status: ExecutionStatus) -> Cell {
     Cell::toned(status.as_str(), tone)
 }
 
-/// The status of an invocation; one in progress with a detail is one its
-/// agent was asked to stop (the server sets no other detail before the
-/// end): marked `in-progress (stopping)`.
+/// The status of an invocation; one in progress that its agent was asked
+/// to stop is marked `in-progress (stopping)`.
 fn invocation_cell(invocation: &InvocationView) -> Cell {
-    if invocation.status == InvocationStatus::InProgress && invocation.detail.is_some() {
+    if invocation.status == InvocationStatus::InProgress && invocation.stop_requested_at.is_some() {
         return Cell::toned("in-progress (stopping)", Tone::Warn);
     }
     invocation_status_cell(invocation.status)
@@ -275,6 +274,7 @@ mod tests {
             detail: None,
             started_at: Some(at),
             finished_at: None,
+            stop_requested_at: None,
         };
         ExecutionView {
             id: "ex-1".into(),
@@ -318,6 +318,10 @@ mod tests {
         assert!(!text.contains("stopping"), "{text}");
         execution.tasks[0].invocations[1].detail =
             Some("stop requested: cancelled by user:admin".into());
+        let text = execution_text(&execution, false);
+        assert!(!text.contains("(stopping)"), "a detail alone: {text}");
+        execution.tasks[0].invocations[1].stop_requested_at =
+            Some("2026-11-29T02:30:00Z".parse().unwrap());
         let text = execution_text(&execution, false);
         assert!(text.contains("in-progress (stopping)"), "{text}");
         assert!(

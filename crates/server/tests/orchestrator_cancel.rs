@@ -195,6 +195,9 @@ async fn the_cancel_route_answers_and_wakes_on_an_execution_cancel(db: TestDb) {
         ExecutionStatus::InProgress,
         "the install still runs"
     );
+    let stopping = &view.tasks[0].invocations[0];
+    assert_eq!(stopping.status, InvocationStatus::InProgress);
+    assert!(stopping.stop_requested_at.is_some(), "{stopping:?}");
     let told = answer(waiter).await;
     assert!(told.cancel);
     let reason = told.reason.unwrap_or_default();

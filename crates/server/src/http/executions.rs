@@ -352,5 +352,6 @@ fn invocation_view(invocation: InvocationRecord) -> InvocationView {
         detail: invocation.detail,
         started_at: invocation.started_at,
         finished_at: invocation.finished_at,
+        stop_requested_at: invocation.stop_requested_at,
     }
 }

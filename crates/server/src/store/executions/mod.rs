@@ -45,7 +45,8 @@ const EXECUTION_COLUMNS: &str = "id, kind, window_name, window_version, schedule
      lease_owner, lease_until, created_at, started_at, finished_at";
 
 const INVOCATION_COLUMNS: &str = "id, execution_id, task_index, node_id, hostname, zone, batch, \
-     status, work, output, detail, queued_at, started_at, finished_at, deadline";
+     status, work, output, detail, queued_at, started_at, finished_at, deadline, \
+     cancel_requested_at";
 
 /// An execution to create, with one task execution per planned task and
 /// one invocation per task and target.
@@ -150,6 +151,8 @@ pub struct InvocationRecord {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub deadline: Option<Timestamp>,
+    /// When the server asked the agent to stop it (see `cancel.rs`).
+    pub stop_requested_at: Option<Timestamp>,
 }
 
 /// What a scheduling step reads of an invocation (no work, no output).
@@ -833,6 +836,10 @@ fn invocation_record(row: &AnyRow) -> Result<InvocationRecord> {
         started_at: optional_timestamp(row.try_get("started_at")?, "invocation start")?,
         finished_at: optional_timestamp(row.try_get("finished_at")?, "invocation end")?,
         deadline: optional_timestamp(row.try_get("deadline")?, "invocation deadline")?,
+        stop_requested_at: optional_timestamp(
+            row.try_get("cancel_requested_at")?,
+            "invocation stop request",
+        )?,
     })
 }
 
