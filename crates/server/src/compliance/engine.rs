@@ -32,7 +32,7 @@ use super::key::{EvaluationKey, group_by_key};
 use super::report::StatusCount;
 use super::resolve::BaselineCatalog;
 use crate::store::compliance::{
-    ComplianceWrite, FleetNode, HistoryRow, NewResult, NodeResultRow, ResultSummary,
+    ComplianceWrite, FleetNode, GroupingTags, HistoryRow, NewResult, NodeResultRow, ResultSummary,
     decode_inventory,
 };
 use crate::store::records::BaselineRecord;
@@ -577,7 +577,7 @@ impl ComplianceEngine {
                     severity: summary.severity,
                     baseline: Some(key.baseline.clone()),
                     os_family: Some(family),
-                    tags: node.tags.clone(),
+                    tags: reported_tags(node, &policy.catalog),
                 });
                 // A fleet pass rewrites only summaries whose result changed
                 // (a check-in always rewrites: the scan time moved).
@@ -604,7 +604,7 @@ impl ComplianceEngine {
                 severity: None,
                 baseline,
                 os_family: family,
-                tags: node.tags.clone(),
+                tags: reported_tags(node, &policy.catalog),
             });
         }
         Ok((node_summaries, write, distinct_evaluations))
@@ -612,6 +612,16 @@ impl ComplianceEngine {
 }
 
 /// Decodes (if needed), evaluates and encodes one distinct key.
+/// The grouping tags a history row records: the node's, with its effective
+/// patch group (the tag, else the default group in force).
+fn reported_tags(node: &FleetNode, catalog: &BaselineCatalog) -> GroupingTags {
+    let mut tags = node.tags.clone();
+    if tags.patch_group.is_none() {
+        tags.patch_group = catalog.effective_patch_group(None).map(str::to_owned);
+    }
+    tags
+}
+
 fn run_job(
     job: &Job,
 ) -> (

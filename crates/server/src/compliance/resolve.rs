@@ -71,6 +71,16 @@ impl BaselineCatalog {
         })
     }
 
+    /// The patch group a node with this `Patch Group` tag is reported
+    /// under: the tag, else the default patch group while it exists.
+    pub fn effective_patch_group<'a>(&'a self, tagged: Option<&'a str>) -> Option<&'a str> {
+        tagged.or_else(|| {
+            self.default_patch_group
+                .as_deref()
+                .filter(|group| self.groups.contains_key(*group))
+        })
+    }
+
     /// Whether a patch group of this name exists.
     pub fn has_patch_group(&self, name: &str) -> bool {
         self.groups.contains_key(name)
@@ -159,6 +169,17 @@ mod tests {
                 .map(|r| r.baseline),
             Some("rhel-default")
         );
+    }
+
+    #[test]
+    fn the_effective_patch_group_is_the_tag_else_an_existing_default() {
+        let mut catalog = catalog();
+        assert_eq!(catalog.effective_patch_group(None), None);
+        catalog.set_default_patch_group(Some("prod".into()));
+        assert_eq!(catalog.effective_patch_group(None), Some("prod"));
+        assert_eq!(catalog.effective_patch_group(Some("web")), Some("web"));
+        catalog.set_default_patch_group(Some("deleted".into()));
+        assert_eq!(catalog.effective_patch_group(None), None);
     }
 
     #[test]

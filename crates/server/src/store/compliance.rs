@@ -34,8 +34,10 @@ const MAX_PARAMETERS: usize = 480;
 /// The values that group nodes in reports, as the node has them now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupingTags {
-    /// The node's effective patch group: its `Patch Group` tag, else the
-    /// default patch group in force ([`Store::default_patch_group_in_force`]).
+    /// The `Patch Group` tag as read from the store; in a history row, the
+    /// effective group (the tag, else the default patch group in force:
+    /// the compliance engine fills it from its cached policy, so a
+    /// check-in reads no governance settings).
     pub patch_group: Option<String>,
     pub environment: Option<String>,
     pub zone: Option<String>,
@@ -391,33 +393,25 @@ impl Store {
         }
         let rows = query.fetch_all(&self.pool).await?;
         // Read only when some node needs it (a tagged node's check-in does not).
-        let mut default_group: Option<Option<String>> = None;
-        let mut nodes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut patch_group: Option<String> = row.try_get("patch_group")?;
-            if patch_group.is_none() {
-                if default_group.is_none() {
-                    default_group = Some(self.default_patch_group_in_force().await?);
-                }
-                patch_group = default_group.clone().flatten();
-            }
-            nodes.push(FleetNode {
-                id: row.try_get("id")?,
-                inventory_hash: row.try_get("inventory_hash")?,
-                scanned_at: row
-                    .try_get::<Option<i64>, _>("scanned_at")?
-                    .map(|at| timestamp(at, "scan time"))
-                    .transpose()?,
-                tags: GroupingTags {
-                    patch_group,
-                    environment: row.try_get("environment")?,
-                    zone: row.try_get("zone")?,
-                    application: row.try_get("application")?,
-                },
-                current: key_of(row, "c_")?,
-            });
-        }
-        Ok(nodes)
+        rows.iter()
+            .map(|row| {
+                Ok(FleetNode {
+                    id: row.try_get("id")?,
+                    inventory_hash: row.try_get("inventory_hash")?,
+                    scanned_at: row
+                        .try_get::<Option<i64>, _>("scanned_at")?
+                        .map(|at| timestamp(at, "scan time"))
+                        .transpose()?,
+                    tags: GroupingTags {
+                        patch_group: row.try_get("patch_group")?,
+                        environment: row.try_get("environment")?,
+                        zone: row.try_get("zone")?,
+                        application: row.try_get("application")?,
+                    },
+                    current: key_of(row, "c_")?,
+                })
+            })
+            .collect()
     }
 
     /// The OS family of every inventory a summary points at (the family is
