@@ -392,7 +392,6 @@ impl Store {
             query = query.bind(node_id.to_owned());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        // Read only when some node needs it (a tagged node's check-in does not).
         rows.iter()
             .map(|row| {
                 Ok(FleetNode {
