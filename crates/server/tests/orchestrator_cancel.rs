@@ -63,31 +63,34 @@ fn node_client(server: &OrchServer, node: &FakeNode) -> Client {
     server.anonymous.with_bearer(node.credential.clone())
 }
 
-/// Waits until `count` long-polls wait on `server`.
-async fn until_waiting(server: &OrchServer, count: usize) {
-    let signals = server.server.state.orchestrator.work_signals();
-    let waited = tokio::time::timeout(HANG, async {
-        while signals.waiting() != count {
+/// Polls `condition` until it holds; a hang fails with `what`.
+async fn poll_until(what: impl Fn() -> String, condition: impl Fn() -> bool) {
+    let held = tokio::time::timeout(HANG, async {
+        while !condition() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
-    assert!(
-        waited.is_ok(),
-        "expected {count} waiters, have {}",
-        signals.waiting()
-    );
+    assert!(held.is_ok(), "{}", what());
+}
+
+/// Waits until `count` long-polls wait on `server`.
+async fn until_waiting(server: &OrchServer, count: usize) {
+    let signals = server.server.state.orchestrator.work_signals();
+    poll_until(
+        || format!("expected {count} waiters, have {}", signals.waiting()),
+        || signals.waiting() == count,
+    )
+    .await;
 }
 
 /// Waits until the file at `path` exists (a command or hook got there).
 async fn until_file(path: &Path) {
-    let appeared = tokio::time::timeout(HANG, async {
-        while !path.exists() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+    poll_until(
+        || format!("{} never appeared", path.display()),
+        || path.exists(),
+    )
     .await;
-    assert!(appeared.is_ok(), "{} never appeared", path.display());
 }
 
 /// The first invocation of an execution satisfying `done`, polled until

@@ -396,6 +396,37 @@ fn facts_and_rule_tags(row: &AnyRow) -> Result<(NodeFacts, BTreeMap<String, Stri
     Ok((facts, rule_tags))
 }
 
+/// What a governance default names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DefaultKind {
+    Window,
+    PatchGroup,
+}
+
+/// A `Conflict` when `name` is the governance default of its kind: deleting
+/// it would silently move every node it serves, so the operator sets
+/// another default (or none) first.
+pub(crate) async fn refuse_deleting_default(
+    connection: &mut AnyConnection,
+    kind: DefaultKind,
+    name: &str,
+) -> Result<()> {
+    let settings = governance_settings_in(connection).await?;
+    let (current, what) = match kind {
+        DefaultKind::Window => (settings.default_window, "window"),
+        DefaultKind::PatchGroup => (settings.default_patch_group, "patch group"),
+    };
+    if current.as_deref() == Some(name) {
+        return Err(StoreError::Conflict {
+            what: format!(
+                "{what} {name:?} is the governance default {what}; set another default \
+                 (or none) first"
+            ),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) async fn governance_settings_in(
     connection: &mut AnyConnection,
 ) -> Result<GovernanceSettings> {

@@ -9,7 +9,7 @@ use patchline_core::os::OsFamily;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
-use super::governance::governance_settings_in;
+use super::governance::{DefaultKind, refuse_deleting_default};
 use super::operators::check_name;
 use super::records::{PatchGroup, PutOutcome};
 use super::{Result, Store, StoreError, audit_in, millis, parse_text, retry_races};
@@ -204,17 +204,7 @@ impl Store {
                 what: format!("patch group {name:?}"),
             });
         }
-        // Deleting the default would silently move every untagged node to
-        // the default baselines: the operator says so first.
-        let settings = governance_settings_in(&mut transaction).await?;
-        if settings.default_patch_group.as_deref() == Some(name) {
-            return Err(StoreError::Conflict {
-                what: format!(
-                    "patch group {name:?} is the governance default patch group; set another \
-                     default (or none) first"
-                ),
-            });
-        }
+        refuse_deleting_default(&mut transaction, DefaultKind::PatchGroup, name).await?;
         let before = group_baselines_in(&mut transaction, name).await?;
         sqlx::query("DELETE FROM patch_groups WHERE name = $1")
             .bind(name)

@@ -11,7 +11,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::governance::governance_settings_in;
+use super::governance::{DefaultKind, governance_settings_in, refuse_deleting_default};
 use super::operators::check_name;
 use super::{
     Backend, Result, Store, StoreError, audit_in, flag_value, from_json, millis, retry_races,
@@ -197,15 +197,7 @@ impl Store {
                 what: format!("window {name:?}"),
             });
         };
-        let settings = governance_settings_in(&mut transaction).await?;
-        if settings.default_window.as_deref() == Some(name) {
-            return Err(StoreError::Conflict {
-                what: format!(
-                    "window {name:?} is the governance default window; set another default \
-                     (or none) first"
-                ),
-            });
-        }
+        refuse_deleting_default(&mut transaction, DefaultKind::Window, name).await?;
         let before: WindowSpec = from_json(&stored, "window spec")?;
         sqlx::query("DELETE FROM windows WHERE name = $1")
             .bind(name)
